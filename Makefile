@@ -20,7 +20,37 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests
 
-test: lint unit
+test: lint unit book-check
 
 clean:
 	rm -rf $(VENV) _build
+
+# --- The book (chapters/, _toc.yml, _config.yml; tools/README.md explains the pieces) ----------
+# `make book`: execute every notebook listed in _toc.yml with papermill (profile PROFILE, passed
+# to each chapter's `parameters` cell), write each back in place with its outputs and without
+# volatile metadata, then build the HTML into _build/html, warnings being errors.
+# `make book-check` (part of `make test`): re-execute every chapter once, with nbval, which
+# compares the `# NBVAL_CHECK_OUTPUT` cells and saves the fresh outputs to _build/executed/;
+# build the HTML from the committed notebooks; then tests/test_book.py compares the re-executed
+# figures with the committed ones and opens every page in headless Chromium (screenshots in
+# _build/screenshots/). Executing the chapters takes most of the time, so it happens only once.
+PROFILE ?= quick
+
+# MathJax comes from npm (pinned in tools/mathjax/) and is copied into the HTML, so the book
+# reads offline. --all rebuilds every page, so that no warning hides in an unchanged page.
+define BOOK_HTML
+	$(BIN)/python tools/vendor_mathjax.py install
+	$(BIN)/jupyter-book build . --all -W -n --keep-going -q
+	$(BIN)/python tools/vendor_mathjax.py copy
+endef
+
+.PHONY: book book-check
+
+book: $(STAMP)
+	$(BIN)/python tools/execute_notebooks.py --profile $(PROFILE)
+	$(BOOK_HTML)
+
+book-check: $(STAMP)
+	$(BIN)/python tools/run_nbval.py
+	$(BOOK_HTML)
+	HVAE_BOOK_CHECK=1 $(BIN)/pytest tests/test_book.py

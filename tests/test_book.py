@@ -1,0 +1,306 @@
+"""Tests of the book (the Jupyter Book in chapters/, built by ``make book``).
+
+Four groups:
+
+* structure (always runs, cheap): every page in ``_toc.yml`` exists; every chapter notebook has
+  exactly one ``parameters`` cell that sets ``profile``, was committed executed and stripped, and
+  has at least one ``# NBVAL_CHECK_OUTPUT`` cell;
+* figures: the PNGs that nbval's re-execution produced (``_build/executed/``, written by
+  ``tools/nbval_capture.py``) match the committed ones within ``FIGURE_TOL`` RMS;
+* HTML: the built book (``_build/html``) loads nothing from another host (MathJax included);
+* browser: headless Chromium loads the built book (``_build/html``) from a loopback HTTP server
+  and checks that MathJax typeset every formula, every image loaded and the console shows no
+  error; a screenshot of each page goes to ``_build/screenshots/``.
+
+The last three need what ``make book-check`` makes first (the nbval run, the HTML build), so they
+run only when it sets ``HVAE_BOOK_CHECK=1`` and are skipped in a plain ``pytest tests``.
+"""
+
+import base64
+import functools
+import hashlib
+import http.server
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import toc  # noqa: E402
+
+HTML = ROOT / "_build" / "html"
+EXECUTED = ROOT / "_build" / "executed"
+FIGURE_DIFFS = ROOT / "_build" / "figure-diffs"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+FIGURE_TOL = 2.0  # RMS difference, in 0-255 grey levels, that matplotlib's compare_images allows
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+INSTALL_HINT = "install them with `apt-get install -y chromium chromium-driver` (as root)"
+
+PAGES = toc.pages()
+NOTEBOOKS = toc.notebooks()
+book_check = pytest.mark.skipif(
+    os.environ.get("HVAE_BOOK_CHECK") != "1",
+    reason="needs the nbval run and HTML build of `make book-check`, which sets HVAE_BOOK_CHECK=1",
+)
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("tags", [])
+
+
+def _pngs(cell: nbformat.NotebookNode) -> list[bytes]:
+    return [base64.b64decode(out["data"]["image/png"])
+            for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+
+
+# --- structure ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_toc_page_exists(page):
+    assert (ROOT / page).is_file(), f"_toc.yml lists {page}, which does not exist"
+
+
+def test_every_chapter_notebook_is_in_the_toc():
+    listed = set(NOTEBOOKS)
+    stray = [p for p in sorted((ROOT / "chapters").glob("*.ipynb"))
+             if p.relative_to(ROOT) not in listed]
+    assert not stray, f"notebooks missing from _toc.yml (so neither built nor tested): {stray}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=str)
+def test_notebook_structure(path):
+    nb = nbformat.read(ROOT / path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+
+    parameters = [cell for cell in code if "parameters" in _tags(cell)]
+    assert len(parameters) == 1, f"{path}: {len(parameters)} cells tagged `parameters`, want 1"
+    assert re.search(r"^profile\s*=", parameters[0].source, re.MULTILINE), (
+        f"{path}: the `parameters` cell does not set `profile`")
+
+    unrun = [i for i, cell in enumerate(nb.cells, 1)
+             if cell.cell_type == "code" and cell.source.strip() and cell.execution_count is None]
+    assert not unrun, f"{path}: cells {unrun} were not executed; run `make book` and commit"
+
+    assert any("# NBVAL_CHECK_OUTPUT" in cell.source for cell in code), (
+        f"{path}: no cell marked `# NBVAL_CHECK_OUTPUT`, so nbval checks no number")
+
+    volatile = [key for key in ("papermill",) if key in nb.metadata] + [
+        f"cell {i}: {key}" for i, cell in enumerate(nb.cells, 1)
+        for key in ("papermill", "execution") if key in cell.metadata]
+    assert not volatile, (f"{path}: volatile metadata {volatile}; "
+                          "run `python tools/strip_metadata.py` on it (make book does)")
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+@book_check
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=str)
+def test_figures_match_committed(path):
+    from matplotlib.testing.compare import compare_images
+
+    committed = nbformat.read(ROOT / path, as_version=4)
+    copy_path = EXECUTED / path
+    assert copy_path.exists(), f"no re-executed copy {copy_path}: run `make book-check`"
+    executed = nbformat.read(copy_path, as_version=4)
+    sha = hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
+    assert executed.metadata.get("hvae_book", {}).get("source_sha256") == sha, (
+        f"{copy_path} was made from another version of {path}: run `make book-check`")
+
+    out = FIGURE_DIFFS / path.stem
+    shutil.rmtree(out, ignore_errors=True)
+    problems = []
+    for number, (old, new) in enumerate(zip(committed.cells, executed.cells, strict=True), 1):
+        if old.cell_type != "code" or new.execution_count is None:
+            continue  # not code, or not re-executed (e.g. # NBVAL_SKIP)
+        expected, actual = _pngs(old), _pngs(new)
+        if len(expected) != len(actual):
+            problems.append(f"cell {number}: {len(expected)} figures committed, "
+                            f"{len(actual)} after re-execution")
+            continue
+        for k, (want, got) in enumerate(zip(expected, actual, strict=True)):
+            if want == got:
+                continue
+            out.mkdir(parents=True, exist_ok=True)
+            want_file = out / f"cell{number}-{k + 1}-expected.png"
+            got_file = out / f"cell{number}-{k + 1}.png"
+            want_file.write_bytes(want)
+            got_file.write_bytes(got)
+            try:
+                result = compare_images(str(want_file), str(got_file), tol=FIGURE_TOL)
+            except Exception as error:  # e.g. ImageComparisonFailure: sizes differ
+                result = str(error)
+            if result is not None:
+                problems.append(f"cell {number}, figure {k + 1}: {result}")
+    assert not problems, (f"{path}: figures changed on re-execution (images in {out}); if that is "
+                          "intended, run `make book` and commit:\n" + "\n".join(problems))
+
+
+# --- the built HTML ----------------------------------------------------------------------------
+
+REMOTE_ASSET = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//",
+                          re.IGNORECASE)
+CDN_HOST = re.compile(r"unpkg\.com|jsdelivr\.net|cdnjs\.cloudflare\.com|googleapis\.com",
+                      re.IGNORECASE)
+
+
+@book_check
+def test_html_is_self_contained():
+    """No page loads anything (MathJax above all) from another host; links to papers are fine."""
+    pages = sorted(HTML.rglob("*.html"))
+    assert pages, "no _build/html: build the book first (make book-check does)"
+    assert (HTML / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax was not copied"
+    problems = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        problems += [f"{page.relative_to(HTML)}: {m.group(0)}" for m in REMOTE_ASSET.finditer(text)]
+        problems += [f"{page.relative_to(HTML)}: CDN {m.group(0)}" for m in CDN_HOST.finditer(text)]
+    assert not problems, "remote assets in the built book:\n" + "\n".join(problems[:20])
+
+
+# --- browser -----------------------------------------------------------------------------------
+
+# Text that is visible to the reader, outside code blocks and typeset math.
+VISIBLE_TEXT_JS = """
+const skip = 'pre, code, script, style, mjx-container, .MathJax';
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+const parts = [];
+while (walker.nextNode()) {
+  const el = walker.currentNode.parentElement;
+  if (el && !el.closest(skip) && el.getClientRects().length > 0) {
+    parts.push(walker.currentNode.textContent);
+  }
+}
+return parts.join(' ');
+"""
+
+# Resolves once MathJax has typeset the page (or at once on a page without math).
+MATHJAX_DONE_JS = """
+const done = arguments[arguments.length - 1];
+if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('no MathJax'); }
+else { MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e)); }
+"""
+
+# Forces lazy images to load, waits for every image, then reports the broken ones.
+IMAGES_JS = """
+const done = arguments[arguments.length - 1];
+const images = Array.from(document.images);
+images.forEach((img) => { img.loading = 'eager'; });
+Promise.allSettled(images.map((img) => img.decode())).then(() => done(
+  images.filter((img) => !(img.complete && img.naturalWidth > 0)).map((img) => img.src)));
+"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Serve _build/html on a free loopback port; yields the base URL."""
+    if not (HTML / "index.html").exists():
+        pytest.fail("no _build/html/index.html: build the book first (make book-check does)")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Debian's chromedriver; skipped when they are not installed
+    (outside CI)."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        message = f"no Chromium or ChromeDriver ({CHROMIUM}, {CHROMEDRIVER}): {INSTALL_HINT}"
+        if os.environ.get("CI"):  # .ci/run installs them; in CI their absence is an error
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no stale screenshot of a removed page
+    profile = tempfile.mkdtemp(prefix="hvae-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # No display and no network here: without the background-networking flags Chromium keeps
+    # trying to reach Google's services and fills the log with refused connections.
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 "--hide-scrollbars", "--window-size=1280,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path keeps Selenium Manager (which would download a driver) out of it.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _console_errors(driver) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _screenshot(driver, name: str) -> None:
+    """Save a screenshot of the whole page (the window is made as tall as the page)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(height, 800), 12000))
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    driver.set_window_size(1280, 1000)
+
+
+@book_check
+def test_index_redirects_to_the_intro(server, browser):
+    browser.get(f"{server}/index.html")
+    root = PAGES[0].with_suffix(".html").as_posix()
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith(root))
+    assert not _console_errors(browser)
+
+
+@book_check
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_page_renders(server, browser, page):
+    name = page.with_suffix("").as_posix()
+    browser.get(f"{server}/{name}.html")
+    mathjax = browser.execute_async_script(MATHJAX_DONE_JS)
+    broken_images = browser.execute_async_script(IMAGES_JS)
+    math = browser.execute_script("""return {
+        formulas: document.querySelectorAll('.math').length,
+        untypeset: Array.from(document.querySelectorAll('.math'))
+            .filter((el) => !el.querySelector('mjx-container')).map((el) => el.textContent),
+        errors: Array.from(document.querySelectorAll('mjx-merror'))
+            .map((el) => el.getAttribute('data-mjx-error') || el.textContent),
+        containers: document.querySelectorAll('mjx-container').length};""")
+    text = browser.execute_script(VISIBLE_TEXT_JS)
+    _screenshot(browser, name.replace("/", "__"))
+    errors = _console_errors(browser)
+
+    if page == PAGES[0]:
+        assert math["formulas"] > 0, "the intro page must have math, to prove MathJax works"
+    if math["formulas"]:
+        assert mathjax == "ok", f"MathJax did not finish: {mathjax}"
+        assert math["containers"] > 0 and not math["untypeset"], (
+            f"formulas MathJax did not typeset: {math['untypeset'][:5]}")
+        assert not math["errors"], f"TeX errors: {math['errors'][:5]}"
+    raw = [s for s in ("$$", "\\begin{", "\\(", "\\[") if s in text]
+    assert not raw, f"raw TeX {raw} in the visible text of {name}"
+    assert not broken_images, f"images that did not load: {broken_images}"
+    assert not errors, f"console errors on {name}: {errors}"
