@@ -26,13 +26,7 @@ import torch
 from torch.distributions import Distribution, constraints, register_kl
 from torch.distributions.utils import lazy_property
 
-from hvae.sampling import (
-    METHODS,
-    householder_rotation,
-    sample_one_minus_w,
-    sample_uniform_sphere,
-    tangent_directions,
-)
+from hvae.sampling import METHODS, sample_uniform_sphere, sample_vmf
 from hvae.special import bessel_terms
 
 __all__ = ["HypersphericalUniform", "VonMisesFisher", "log_sphere_area", "sphere"]
@@ -196,14 +190,7 @@ class VonMisesFisher(Distribution):
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Reparameterised draws of shape ``sample_shape + batch_shape + (d,)``."""
-        sample_shape = torch.Size(sample_shape)
-        omw = sample_one_minus_w(self.concentration.double(), self.dim, sample_shape,
-                                 method=self.method)
-        w = (1 - omw).to(self.loc.dtype)
-        sin_w = torch.sqrt(omw * (2 - omw)).to(self.loc.dtype)
-        shape = sample_shape + self.batch_shape
-        tangent = tangent_directions(shape, self.dim, self.loc.dtype, self.loc.device)
-        return householder_rotation(self.loc, w, sin_w, tangent)
+        return sample_vmf(self.loc, self.concentration.double(), sample_shape, self.method)
 
     def __repr__(self) -> str:
         return (f"VonMisesFisher(d={self.dim}, batch_shape={tuple(self.batch_shape)}, "

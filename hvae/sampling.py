@@ -45,14 +45,14 @@ from hvae.special import bessel_terms
 
 __all__ = [
     "attach_implicit_gradient",
-    "householder_rotation",
     "sample_one_minus_w",
     "sample_uniform_sphere",
-    "tangent_directions",
+    "sample_vmf",
 ]
 
 METHODS = ("auto", "rejection", "exact", "inverse_cdf")
 _MAX_ROUNDS = 10_000
+_BATCH = 4  # proposals per still-rejected entry after the first round
 _QUAD_NODES = 64
 _WINDOW = 12.0  # quadrature window, in units of the local width of the w-density
 
@@ -64,7 +64,8 @@ def _standard_beta(alpha: torch.Tensor, generator=None) -> torch.Tensor:
     return g1 / (g1 + g2)
 
 
-def _wood_one_minus_w(kappa: torch.Tensor, d: int, generator=None) -> torch.Tensor:
+def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None = None,
+                      generator=None) -> torch.Tensor:
     r"""1 - w by Wood's (1994) rejection sampler, vectorised over ``kappa`` (float64).
 
     Proposal: :math:`\varepsilon \sim \mathrm{Beta}(\frac{d-1}{2}, \frac{d-1}{2})`,
@@ -72,27 +73,45 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, generator=None) -> torch.Tens
     :math:`1 - w = \frac{2b\varepsilon}{1 - (1-b)\varepsilon}`, with the envelope parameter in its
     cancellation-free form :math:`b = (d-1) / (2\kappa + \sqrt{4\kappa^2 + (d-1)^2})`.
     Accept when :math:`\log u \le \kappa (w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`,
-    :math:`x_0 = \frac{1-b}{1+b}`. Only the still-rejected entries are redrawn in each round.
+    :math:`x_0 = \frac{1-b}{1+b}`.
+
+    ``first_eps`` (optional, same shape as ``kappa``) are the first round's Beta draws. Later
+    rounds draw ``_BATCH`` proposals for each still-rejected entry and keep the first accepted,
+    so that even 10^6 draws need only a handful of rounds.
     """
     m = d - 1
     flat = kappa.reshape(-1)
     b = m / (2 * flat + torch.sqrt(4 * flat * flat + m * m))
     x0 = (1 - b) / (1 + b)
     one_minus_x0 = 2 * b / (1 + b)
+
+    def propose(idx: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1 - w, accepted) for proposals eps of shape (len(idx), k)."""
+        k, bb = flat[idx, None], b[idx, None]
+        xx, oxx = x0[idx, None], one_minus_x0[idx, None]
+        omw = 2 * bb * eps / (1 - (1 - bb) * eps)
+        log_accept = k * (oxx - omw) + m * (torch.log1p(xx * omw / oxx) - torch.log1p(xx))
+        u = torch.rand(eps.shape, dtype=eps.dtype, device=eps.device, generator=generator)
+        return omw, torch.log(u) <= log_accept
+
     out = torch.empty_like(flat)
     pending = torch.arange(flat.numel(), device=flat.device)
-    alpha = torch.full_like(flat, 0.5 * m)
+    per_row = 1
     for _ in range(_MAX_ROUNDS):
         if pending.numel() == 0:
             return out.reshape(kappa.shape)
-        k, bb, xx, oxx = flat[pending], b[pending], x0[pending], one_minus_x0[pending]
-        eps = _standard_beta(alpha[: pending.numel()], generator)
-        omw = 2 * bb * eps / (1 - (1 - bb) * eps)
-        log_accept = k * (oxx - omw) + m * (torch.log1p(xx * omw / oxx) - torch.log1p(xx))
-        u = torch.rand(pending.shape, dtype=flat.dtype, device=flat.device, generator=generator)
-        accepted = torch.log(u) <= log_accept
-        out[pending[accepted]] = omw[accepted]
-        pending = pending[~accepted]
+        if first_eps is not None:
+            eps, first_eps = first_eps.reshape(-1, 1), None
+        else:
+            alpha = torch.full((pending.numel(), per_row), 0.5 * m, dtype=flat.dtype,
+                               device=flat.device)
+            eps = _standard_beta(alpha, generator)
+        omw, accepted = propose(pending, eps)
+        done = accepted.any(-1)
+        first = accepted.to(torch.int8).argmax(-1, keepdim=True)  # first accepted proposal
+        out[pending[done]] = omw.gather(-1, first).squeeze(-1)[done]
+        pending = pending[~done]
+        per_row = _BATCH
     raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
 
 
@@ -142,6 +161,7 @@ def sample_one_minus_w(
     method: str = "auto",
     grid_size: int = 4096,
     generator: torch.Generator | None = None,
+    first_eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draw :math:`1 - w`, :math:`w = \langle\mu, z\rangle`, for a vMF draw :math:`z`.
 
@@ -153,6 +173,8 @@ def sample_one_minus_w(
             ``"inverse_cdf"`` (numeric inverse CDF on a grid of ``grid_size`` cells; approximate),
             or ``"auto"``: exact for d = 3, rejection otherwise.
         generator: optional ``torch.Generator`` for reproducible draws.
+        first_eps: optional Beta((d-1)/2, (d-1)/2) draws (shape sample_shape + kappa.shape) for
+            the rejection sampler's first round; see :func:`sample_vmf`.
 
     Returns:
         float64 tensor of 1 - w in [0, 2], differentiable in ``kappa`` (exactly for ``"exact"``,
@@ -170,7 +192,7 @@ def sample_one_minus_w(
             omw = _grid_one_minus_w(kappa.detach(), d, torch.Size(sample_shape), grid_size,
                                     generator)
         else:
-            omw = _wood_one_minus_w(kappa.detach().expand(shape), d, generator)
+            omw = _wood_one_minus_w(kappa.detach().expand(shape), d, first_eps, generator)
     return attach_implicit_gradient(omw, kappa.expand(shape), d)
 
 
@@ -235,15 +257,6 @@ def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> 
     return _ImplicitOneMinusW.apply(omw.detach(), kappa, d)
 
 
-def tangent_directions(shape: torch.Size, d: int, dtype, device, generator=None) -> torch.Tensor:
-    """Uniform unit vectors of R^(d-1) (shape + (d-1,)): normalised standard Gaussians.
-
-    For d = 2 these are random signs.
-    """
-    g = torch.randn(*shape, d - 1, dtype=dtype, device=device, generator=generator)
-    return g / torch.linalg.vector_norm(g, dim=-1, keepdim=True)
-
-
 def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
                           generator=None) -> torch.Tensor:
     """Uniform points of S^{d-1} in R^d, shape + (d,): the kappa = 0 limit of the vMF."""
@@ -251,24 +264,61 @@ def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
     return g / torch.linalg.vector_norm(g, dim=-1, keepdim=True)
 
 
-def householder_rotation(loc: torch.Tensor, w: torch.Tensor, sin_w: torch.Tensor,
-                         tangent: torch.Tensor) -> torch.Tensor:
-    r"""Map :math:`y = (s\,w, \sqrt{1-w^2}\,v)` onto the sphere around ``loc`` by a reflection.
+def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
+    r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
 
-    With :math:`s = -\operatorname{sign}(\mu_1)` (+1 when :math:`\mu_1 < 0`) and
-    :math:`u = s e_1 - \mu`, the Householder reflection :math:`H = I - 2uu^T/\|u\|^2` swaps
-    :math:`s e_1` and :math:`\mu` and maps the hyperplane orthogonal to :math:`e_1` onto the one
-    orthogonal to :math:`\mu`. Choosing :math:`s` so that :math:`\|u\|^2 = 2 + 2|\mu_1| \ge 2`
-    keeps it well conditioned when :math:`\mu` is at :math:`\pm e_1`. Costs O(n d); no
-    d x d matrix is formed.
+    The first coordinate t of a uniform point of :math:`S^{d-1}` has density
+    :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
+    coordinates. Written so that nothing cancels when t is near -1.
+    """
+    r = torch.hypot(first, rest_norm)
+    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
+
+
+def sample_vmf(
+    loc: torch.Tensor,
+    kappa: torch.Tensor,
+    sample_shape: torch.Size = torch.Size(),
+    method: str = "auto",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Draws of :math:`\mathrm{vMF}_d(\mu, \kappa)`, shape sample_shape + batch + (d,).
+
+    One standard Gaussian vector :math:`g \in \mathbb{R}^d` per draw supplies the tangent
+    direction :math:`g_{2:d}/|g_{2:d}|` (uniform on :math:`S^{d-2}`) and, for Wood's sampler,
+    its first proposal :math:`(1 + g_1/|g|)/2` (independent of that direction). The draw around
+    the pole :math:`s e_1` is :math:`y = (s w, \sqrt{1-w^2}\, g_{2:d}/|g_{2:d}|)`, then the
+    Householder reflection :math:`H = I - 2uu^T/\|u\|^2`, :math:`u = s e_1 - \mu`, which swaps
+    :math:`s e_1` and :math:`\mu`, carries it to :math:`\mu`. Taking :math:`s = -1` when
+    :math:`\mu_1 \ge 0` and :math:`+1` otherwise makes :math:`\|u\|^2 = 2 + 2|\mu_1| \ge 2`,
+    so the reflection is well conditioned at :math:`\mu = \pm e_1`. Cost O(n d), no d x d
+    matrix, and the Gaussian block is reused in place when no gradient is needed.
 
     Args:
-        loc: unit mean directions, shape (..., d), broadcastable against the draws.
-        w, sin_w: :math:`\langle\mu,z\rangle` and :math:`\sqrt{1-w^2}`, shape (...).
-        tangent: unit vectors of R^(d-1), shape (..., d-1).
+        loc: unit mean directions (batch + (d,)), any float dtype; the draws have its dtype.
+        kappa: concentrations, float64, batch shape.
+        sample_shape, method, generator: as in :func:`sample_one_minus_w`.
     """
-    s = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)
-    u = torch.cat([s - loc[..., :1], -loc[..., 1:]], -1)
-    y = torch.cat([(s * w.unsqueeze(-1)), sin_w.unsqueeze(-1) * tangent], -1)
-    u_norm2 = 2 + 2 * loc[..., :1].abs()
-    return y - u * (2 * (u * y).sum(-1, keepdim=True) / u_norm2)
+    d = loc.shape[-1]
+    shape = torch.Size(sample_shape) + kappa.shape
+    g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
+    rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
+    first_eps = None
+    if method == "rejection" or (method == "auto" and d != 3):
+        first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
+    omw = sample_one_minus_w(kappa, d, sample_shape, method, generator=generator,
+                             first_eps=first_eps)
+    sin_w = torch.sqrt(omw * (2 - omw))
+    pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)  # s, shape batch + (1,)
+    u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)
+    scale = (sin_w / rest_norm).to(loc.dtype).unsqueeze(-1)
+    first = pole * (1 - omw).to(loc.dtype).unsqueeze(-1)
+    if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
+        y = torch.cat([first, g[..., 1:] * scale], -1)
+        coef = (y * u).sum(-1, keepdim=True) * (2 / (2 + 2 * loc[..., :1].abs()))
+        return y - coef * u
+    y = g  # no gradient needed: build y and reflect it inside the Gaussian block
+    y[..., 1:] *= scale
+    y[..., :1] = first
+    coef = (y * u).sum(-1, keepdim=True).mul_(2 / (2 + 2 * loc[..., :1].abs()))
+    return y.addcmul_(coef, u, value=-1)
