@@ -1,0 +1,159 @@
+"""Benchmark: one training step and one epoch of the N-VAE and the S-VAE (not a test).
+
+Measures, side by side in one process, the median wall time of one Adam step (batch 64, the
+paper's MLP 784-256-128, paper's d = 10: R^10 for the N-VAE, S^10 in R^11 for the S-VAE) with
+the two models' repetitions interleaved so that both see the same machine load, and the time of
+one epoch over the training split of the offline MNIST subset (3,500 digits, dynamically
+binarised). Target: S-VAE step <= 1.15 x N-VAE step.
+
+    .venv/bin/python benchmarks/train_step.py [--reps 300] [--threads 1] [--profile]
+
+``--profile`` also prints the torch.profiler table of the S-VAE step (top operators by self
+CPU time), to see where the extra time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from hvae.data import load_mnist, make_loader
+from hvae.models import VAE
+from hvae.train import TrainConfig, _train_epoch
+
+LATENTS = {"N-VAE": "normal", "S-VAE": "vmf"}
+
+
+def _step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> None:
+    loss = model.loss(x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def time_steps(models: dict, batches: list[torch.Tensor], reps: int) -> dict[str, list[float]]:
+    """Interleaved timings (seconds) of single steps: N, S, N, S, ..."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for i in range(reps):
+        x = batches[i % len(batches)]
+        for name, (model, optimizer) in models.items():
+            tic = time.perf_counter()
+            _step(model, optimizer, x)
+            times[name].append(time.perf_counter() - tic)
+    return times
+
+
+def time_epoch(model: VAE, images, seed: int = 0) -> float:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = make_loader(images, 64, shuffle=True, binarize=True, seed=seed)
+    config = TrainConfig(epochs=1, warmup_epochs=0)
+    tic = time.perf_counter()
+    _train_epoch(model, loader, optimizer, config, 0, torch.device("cpu"))
+    return time.perf_counter() - tic
+
+
+def _stages(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
+    """Wall time (seconds) of each stage of one training step, in the order they run."""
+    marks = [("start", time.perf_counter())]
+
+    def mark(name: str) -> None:
+        marks.append((name, time.perf_counter()))
+
+    h = model.encoder(x)
+    mark("encoder MLP")
+    loc, spread = model._heads(h)
+    mark("heads (mu, kappa or sigma)")
+    q = model._posterior(loc, spread)
+    mark("posterior object")
+    z = q.rsample()
+    mark("rsample")
+    rec = model.log_likelihood(x, model.decode(z))
+    mark("decoder + likelihood")
+    kl = model.kl(q)
+    mark("KL")
+    loss = (kl - rec).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    mark("backward")
+    optimizer.step()
+    mark("Adam step")
+    return {name: t - marks[i][1] for i, (name, t) in enumerate(marks[1:])}
+
+
+def breakdown(models: dict, batches: list[torch.Tensor], reps: int) -> dict[str, dict]:
+    """Median time of each stage, per model (interleaved repetitions)."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in models}
+    for i in range(reps):
+        for name, (model, optimizer) in models.items():
+            runs[name].append(_stages(model, optimizer, batches[i % len(batches)]))
+    return {
+        name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
+    }
+
+
+def profile_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> str:
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(10):
+        _step(model, optimizer, x)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(50):
+            _step(model, optimizer, x)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=300, help="timed steps per model")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--dim", type=int, default=10, help="the paper's d")
+    parser.add_argument("--epoch-reps", type=int, default=3, help="timed epochs per model")
+    parser.add_argument("--profile", action="store_true", help="torch.profiler of the S-VAE")
+    parser.add_argument("--breakdown", action="store_true", help="time of each stage of a step")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    images = load_mnist(split="train", source="mnist-5k-subset").images
+    loader = make_loader(images, 64, shuffle=True, binarize=True, seed=0, drop_last=True)
+    batches = [x for _, x in zip(range(20), loader, strict=False)]
+    models = {}
+    for name, latent in LATENTS.items():
+        torch.manual_seed(0)
+        model = VAE(latent, args.dim)
+        models[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    time_steps(models, batches, 20)  # warm-up
+    timings = time_steps(models, batches, args.reps)
+    steps = {name: statistics.median(t) for name, t in timings.items()}
+    epoch_times: dict[str, list[float]] = {name: [] for name in LATENTS}
+    for _ in range(args.epoch_reps):  # interleaved too: N, S, N, S, ...
+        for name, latent in LATENTS.items():
+            torch.manual_seed(0)
+            epoch_times[name].append(time_epoch(VAE(latent, args.dim), images))
+    epochs = {name: statistics.median(t) for name, t in epoch_times.items()}
+
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), d = {args.dim}, batch 64, "
+        f"{args.reps} interleaved steps each; epoch = {len(images)} digits"
+    )
+    print("| model | median step (ms) | ratio to N-VAE | median epoch (s) |")
+    print("|---|---|---|---|")
+    for name in LATENTS:
+        ratio = steps[name] / steps["N-VAE"]
+        print(f"| {name} | {1e3 * steps[name]:.2f} | {ratio:.2f} | {epochs[name]:.2f} |")
+    if args.breakdown:
+        stages = breakdown(models, batches, args.reps)
+        print("\n| stage (median ms) | " + " | ".join(LATENTS) + " |")
+        print("|---|" + "---|" * len(LATENTS))
+        for stage in stages["S-VAE"]:
+            row = " | ".join(f"{1e3 * stages[n].get(stage, 0.0):.2f}" for n in LATENTS)
+            print(f"| {stage} | {row} |")
+    if args.profile:
+        model, optimizer = models["S-VAE"]
+        print(profile_step(model, optimizer, batches[0]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+r"""Training loop: Adam, KL warm-up, early stopping, atomic checkpoints and exact resumption.
+
+The protocol is the paper's (see ``/work/shared/reference/paper-results.md``): Adam with
+learning rate 1e-3, batches of 64 dynamically binarised images, the negative ELBO with a
+linearly warmed-up KL weight
+
+.. math::
+   w = \beta \cdot \min\!\Big(1, \frac{e + i/n}{W}\Big)
+
+at step ``i = 1..n`` of epoch ``e = 0, 1, ...``, ``W = warmup_epochs`` (``W = 0``: no warm-up),
+and early stopping on the validation ELBO: training stops once ``patience`` epochs have passed
+without a better validation ELBO, and the best parameters are put back into the model.
+
+**Validation ELBO** is computed on one fixed binarisation of the validation images
+(seed ``val_seed``) with posterior samples drawn from ``val_seed`` inside
+``torch.random.fork_rng``: it is the same function of the parameters at every epoch (common
+random numbers, so epochs compare fairly) and it does not disturb the training random stream.
+
+**Checkpoints.** With ``out_dir`` set, after every epoch the run directory receives, each
+written atomically (temporary file + ``os.replace``):
+
+* ``checkpoint.pt``: model and optimiser state, number of finished epochs, the random states
+  (torch CPU and CUDA, numpy, python ``random``, and the two generators of the data loader:
+  shuffling order and binarisation), the best state so far, the history and the config;
+* ``history.json``: one record per epoch (train loss, validation ELBO/RE/KL, KL weight,
+  seconds);
+* ``config.json``: the model and training configuration (plus ``run_info``).
+
+``resume=True`` restores all of it and continues, so that an interrupted run ends with exactly
+the parameters of an uninterrupted one (on the same machine and device). Only ``epochs`` and
+``device`` may differ between the original and the resumed configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from hvae.data import make_loader
+from hvae.evaluate import as_tensor, elbo_terms, fixed_binarization
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "HISTORY",
+    "TrainConfig",
+    "TrainResult",
+    "kl_weight",
+    "load_checkpoint",
+    "seed_everything",
+    "train",
+]
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.json"
+CONFIG = "config.json"
+
+_RESUMABLE_CHANGES = frozenset({"epochs", "device"})
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (defaults: the paper's protocol).
+
+    Attributes:
+        epochs: maximum number of epochs (in total, counting those before a resume).
+        batch_size: mini-batch size.
+        lr: Adam learning rate.
+        warmup_epochs: length of the linear KL warm-up in epochs (0: none).
+        patience: stop after this many epochs without a better validation ELBO (None: never).
+        seed: seeds torch/numpy/random at the start and the data loader.
+        binarize: dynamically binarise the training images (False for real-valued data).
+        val_seed: seed of the fixed validation binarisation and validation samples.
+        eval_batch_size: batch size for the validation pass.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    """
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_epochs: float = 100.0
+    patience: int | None = 50
+    seed: int = 0
+    binarize: bool = True
+    val_seed: int = 0
+    eval_batch_size: int = 1000
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr: must be a finite number > 0, got {self.lr!r}")
+        if not (self.warmup_epochs >= 0 and math.isfinite(self.warmup_epochs)):
+            raise ValueError(f"warmup_epochs: must be >= 0, got {self.warmup_epochs!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ValueError(f"patience: must be a positive integer or None, got {self.patience!r}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns; ``model`` holds the best parameters."""
+
+    model: torch.nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int  #: 1-based epoch of the best validation ELBO
+    best_val_elbo: float
+    epochs_run: int  #: epochs finished in total (including those before a resume)
+    stopped_early: bool
+    out_dir: Path | None
+    config: TrainConfig
+
+
+def kl_weight(beta: float, warmup_epochs: float, epoch: int, fraction: float) -> float:
+    """KL weight ``beta * min(1, (epoch + fraction) / warmup_epochs)``; ``beta`` if no warm-up."""
+    if warmup_epochs <= 0:
+        return beta
+    return beta * min(1.0, (epoch + fraction) / warmup_epochs)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python ``random``, numpy's global RNG and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (the legacy global RNG is what we must seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Random states and atomic files
+# --------------------------------------------------------------------------------------------
+
+
+def _loader_generators(loader: DataLoader) -> dict[str, torch.Generator]:
+    """The generators behind :func:`hvae.data.make_loader`'s shuffling and binarisation."""
+    gens = {"draws": loader.dataset.generator}
+    order = getattr(loader.sampler.sampler, "generator", None)  # BatchSampler -> RandomSampler
+    if order is not None:
+        gens["order"] = order
+    return gens
+
+
+def _rng_state(loader: DataLoader) -> dict[str, Any]:
+    """All random states as tensors and plain python values (``weights_only``-loadable)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    version, py_state, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "python": [version, list(py_state), gauss_next],
+        "loader": {k: g.get_state() for k, g in _loader_generators(loader).items()},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    numpy_state = (kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+    np.random.set_state(numpy_state)  # noqa: NPY002
+    version, py_state, gauss_next = state["python"]
+    random.setstate((version, tuple(py_state), gauss_next))
+    for name, gen in _loader_generators(loader).items():
+        gen.set_state(state["loader"][name])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
+    """Write ``path`` via a temporary file in the same directory and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda fh: json.dump(obj, fh, indent=2), mode="w")
+
+
+def load_checkpoint(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load ``run_dir/checkpoint.pt`` (``weights_only``: plain tensors and python values).
+
+    Raises:
+        FileNotFoundError: if the directory or the checkpoint does not exist.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} holds no checkpoint ({CHECKPOINT})")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """Where a run stands after ``epoch`` finished epochs (what a checkpoint restores)."""
+
+    epoch: int
+    best_epoch: int
+    best_val: float
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, float]]
+
+    def patience_over(self, patience: int | None) -> bool:
+        return patience is not None and self.epoch - self.best_epoch >= patience
+
+
+def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume with another model or other training settings (bar epochs/device)."""
+    if saved.get("model") != now["model"]:
+        raise ValueError(
+            f"resume: the model differs from the checkpoint's ({saved.get('model')} vs "
+            f"{now['model']})"
+        )
+    old, new = saved["train"], now["train"]
+    changed = sorted(k for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)
+        raise ValueError(f"resume: the training settings differ from the checkpoint's ({diffs})")
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    epoch: int,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass over the data; returns (mean training loss, last KL weight)."""
+    model.train()
+    n_batches, total, weight = len(loader), 0.0, 0.0
+    beta = float(getattr(model, "beta", 1.0))
+    for i, batch in enumerate(loader):
+        weight = kl_weight(beta, config.warmup_epochs, epoch, (i + 1) / n_batches)
+        loss = model.loss(batch.to(device, non_blocking=True), kl_weight=weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach())
+    return total / n_batches, weight
+
+
+def train(
+    model: torch.nn.Module,
+    train_images: np.ndarray | torch.Tensor,
+    val_images: np.ndarray | torch.Tensor,
+    config: TrainConfig | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    run_info: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``model`` (a :class:`hvae.models.VAE`) and return it with its best parameters.
+
+    Args:
+        model: minimises ``model.loss(x, kl_weight=w)``; ``model.beta`` scales the KL weight.
+        train_images, val_images: (n, features) intensities in [0, 1] (or real values with
+            ``config.binarize=False``).
+        config: hyper-parameters (default ``TrainConfig()``).
+        out_dir: run directory for checkpoint, history and config (created); None: no files.
+        resume: continue from ``out_dir/checkpoint.pt`` (which must exist).
+        progress: show a tqdm progress bar over the epochs.
+        run_info: extra JSON-serialisable entries for ``config.json`` (e.g. the data set).
+
+    Returns:
+        A :class:`TrainResult`; ``result.model is model``, loaded with the best state.
+    """
+    config = config or TrainConfig()
+    device = torch.device(config.device)
+    out = Path(out_dir) if out_dir is not None else None
+    if resume and out is None:
+        raise ValueError("resume: needs out_dir")
+    if config.binarize:
+        val_x = fixed_binarization(val_images, config.val_seed)
+    else:
+        val_x = as_tensor(val_images)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if not resume:
+        seed_everything(config.seed)
+    loader = make_loader(
+        train_images, config.batch_size, shuffle=True, binarize=config.binarize, seed=config.seed
+    )
+    full_config = {"model": getattr(model, "config", {}), "train": asdict(config)}
+    full_config.update(run_info or {})
+    if resume:
+        ckpt = load_checkpoint(out)  # on the CPU: RNG states must stay there
+        _check_resumable(ckpt["config"], full_config)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        _set_rng_state(ckpt["rng"], loader)
+        run = _Progress(**ckpt["progress"])
+    else:
+        run = _Progress(0, 0, -math.inf, _state_copy(model), [])
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / CONFIG, full_config)
+
+    bar = tqdm(total=config.epochs, initial=run.epoch, desc="epochs", disable=not progress)
+    while run.epoch < config.epochs and not run.patience_over(config.patience):
+        tic = time.perf_counter()
+        loss, weight = _train_epoch(model, loader, optimizer, config, run.epoch, device)
+        rec, kl = elbo_terms(model, val_x, batch_size=config.eval_batch_size, seed=config.val_seed)
+        val_elbo = float((rec - kl).mean())
+        run.epoch += 1
+        run.history.append(
+            {
+                "epoch": run.epoch,
+                "train_loss": loss,
+                "val_elbo": val_elbo,
+                "val_re": float(rec.mean()),
+                "val_kl": float(kl.mean()),
+                "kl_weight": weight,
+                "time_s": time.perf_counter() - tic,
+            }
+        )
+        if val_elbo > run.best_val:
+            run.best_epoch, run.best_val, run.best_state = run.epoch, val_elbo, _state_copy(model)
+        if out is not None:
+            _save(out, model, optimizer, loader, run, full_config)
+        bar.set_postfix(loss=f"{loss:.2f}", val_elbo=f"{val_elbo:.2f}", best=run.best_epoch)
+        bar.update(1)
+    bar.close()
+    model.load_state_dict(run.best_state)
+    return TrainResult(
+        model=model,
+        history=run.history,
+        best_epoch=run.best_epoch,
+        best_val_elbo=run.best_val,
+        epochs_run=run.epoch,
+        stopped_early=run.patience_over(config.patience),
+        out_dir=out,
+        config=config,
+    )
+
+
+def _save(
+    out: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    run: _Progress,
+    full_config: dict[str, Any],
+) -> None:
+    """Write checkpoint.pt and history.json, each atomically."""
+    ckpt = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": _rng_state(loader),
+        "progress": dict(vars(run)),  # no deep copy of the tensors
+        "config": full_config,
+    }
+    _atomic_write(out / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
+    _write_json(out / HISTORY, run.history)
