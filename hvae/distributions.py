@@ -190,7 +190,11 @@ class VonMisesFisher(Distribution):
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Reparameterised draws of shape ``sample_shape + batch_shape + (d,)``."""
-        return sample_vmf(self.loc, self.concentration.double(), sample_shape, self.method)
+        kappa = self.concentration.double()
+        # the implicit gradient needs A_d(kappa): take it from the lazy property, which the KL,
+        # entropy and mean then reuse (one Bessel evaluation per distribution)
+        mean_w = self._terms[1] if kappa.requires_grad else None
+        return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
 
     def __repr__(self) -> str:
         return (f"VonMisesFisher(d={self.dim}, batch_shape={tuple(self.batch_shape)}, "

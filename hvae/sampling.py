@@ -80,38 +80,41 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
     so that even 10^6 draws need only a handful of rounds.
     """
     m = d - 1
-    flat = kappa.reshape(-1)
-    b = m / (2 * flat + torch.sqrt(4 * flat * flat + m * m))
+    on_cpu = kappa.device.type == "cpu"
+    xp = np if on_cpu else torch  # dispatch-bound loop over small arrays: numpy on the CPU
+
+    def to_xp(t: torch.Tensor):
+        return t.numpy() if on_cpu else t
+
+    def arange(n: int):
+        return np.arange(n) if on_cpu else torch.arange(n, device=kappa.device)
+
+    flat = to_xp(kappa.reshape(-1).contiguous())
+    b = m / (2 * flat + xp.sqrt(4 * flat * flat + m * m))
     x0 = (1 - b) / (1 + b)
     one_minus_x0 = 2 * b / (1 + b)
-
-    def propose(idx: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1 - w, accepted) for proposals eps of shape (len(idx), k)."""
-        k, bb = flat[idx, None], b[idx, None]
-        xx, oxx = x0[idx, None], one_minus_x0[idx, None]
-        omw = 2 * bb * eps / (1 - (1 - bb) * eps)
-        log_accept = k * (oxx - omw) + m * (torch.log1p(xx * omw / oxx) - torch.log1p(xx))
-        u = torch.rand(eps.shape, dtype=eps.dtype, device=eps.device, generator=generator)
-        return omw, torch.log(u) <= log_accept
-
-    out = torch.empty_like(flat)
-    pending = torch.arange(flat.numel(), device=flat.device)
-    per_row = 1
+    out = xp.empty_like(flat)
+    pending = arange(flat.shape[0])
+    eps = None if first_eps is None else to_xp(first_eps.reshape(-1, 1).contiguous())
     for _ in range(_MAX_ROUNDS):
-        if pending.numel() == 0:
-            return out.reshape(kappa.shape)
-        if first_eps is not None:
-            eps, first_eps = first_eps.reshape(-1, 1), None
-        else:
-            alpha = torch.full((pending.numel(), per_row), 0.5 * m, dtype=flat.dtype,
-                               device=flat.device)
-            eps = _standard_beta(alpha, generator)
-        omw, accepted = propose(pending, eps)
+        if pending.shape[0] == 0:
+            return (torch.from_numpy(out) if on_cpu else out).reshape(kappa.shape)
+        if eps is None:  # after the first round: _BATCH proposals per still-rejected entry
+            alpha = torch.full((pending.shape[0], _BATCH), 0.5 * m, dtype=torch.float64,
+                               device=kappa.device)
+            eps = to_xp(_standard_beta(alpha, generator))
+        k, bb = flat[pending][:, None], b[pending][:, None]
+        xx, oxx = x0[pending][:, None], one_minus_x0[pending][:, None]
+        omw = 2 * bb * eps / (1 - (1 - bb) * eps)
+        log_accept = k * (oxx - omw) + m * (xp.log1p(xx * omw / oxx) - xp.log1p(xx))
+        u = to_xp(torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
+                             generator=generator))
+        accepted = xp.log(u) <= log_accept
         done = accepted.any(-1)
-        first = accepted.to(torch.int8).argmax(-1, keepdim=True)  # first accepted proposal
-        out[pending[done]] = omw.gather(-1, first).squeeze(-1)[done]
+        first = (accepted * 1).argmax(-1)  # the first accepted proposal of each entry
+        out[pending[done]] = omw[arange(omw.shape[0]), first][done]
         pending = pending[~done]
-        per_row = _BATCH
+        eps = None
     raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
 
 
@@ -162,6 +165,7 @@ def sample_one_minus_w(
     grid_size: int = 4096,
     generator: torch.Generator | None = None,
     first_eps: torch.Tensor | None = None,
+    mean_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draw :math:`1 - w`, :math:`w = \langle\mu, z\rangle`, for a vMF draw :math:`z`.
 
@@ -175,6 +179,8 @@ def sample_one_minus_w(
         generator: optional ``torch.Generator`` for reproducible draws.
         first_eps: optional Beta((d-1)/2, (d-1)/2) draws (shape sample_shape + kappa.shape) for
             the rejection sampler's first round; see :func:`sample_vmf`.
+        mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
+            implicit gradient needs it and otherwise computes it.
 
     Returns:
         float64 tensor of 1 - w in [0, 2], differentiable in ``kappa`` (exactly for ``"exact"``,
@@ -193,7 +199,8 @@ def sample_one_minus_w(
                                     generator)
         else:
             omw = _wood_one_minus_w(kappa.detach().expand(shape), d, first_eps, generator)
-    return attach_implicit_gradient(omw, kappa.expand(shape), d)
+    return attach_implicit_gradient(omw, kappa.expand(shape), d,
+                                    None if mean_w is None else mean_w.expand(shape))
 
 
 @lru_cache(maxsize=4)
@@ -201,60 +208,77 @@ def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(n)
 
 
-def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
-    """The implicit derivative dw/dkappa at the draws (float64, no autograd); see module doc."""
-    omw = omw.clamp(min=1e-300)
-    _, mean_w, _ = bessel_terms(0.5 * d - 1, kappa)  # A_d(kappa) = I_{d/2} / I_{d/2-1}
+def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
+    """dw/dkappa at the draws, for numpy or torch arrays (``xp``) of one shape; see module doc."""
+    omw = omw.clip(1e-300)
     one_minus_a = 1 - mean_w
-    theta_w = 2 * torch.asin(torch.sqrt(0.5 * omw).clamp(max=1))
-    sin_w = torch.sqrt(omw * (2 - omw))
+    theta_w = 2 * xp.arcsin(xp.sqrt(0.5 * omw).clip(None, 1))
+    sin_w = xp.sqrt(omw * (2 - omw))
     # mode of exp(l(theta)) and the local width there (1 / sqrt(-l''))
-    cos_mode = 2 * kappa / ((d - 2) + torch.sqrt((d - 2) ** 2 + 4 * kappa * kappa))
+    cos_mode = (2 * kappa / ((d - 2) + xp.sqrt((d - 2) ** 2 + 4 * kappa * kappa))).clip(None, 1)
     sin2_mode = (1 - cos_mode) * (1 + cos_mode)
-    curvature = kappa * cos_mode + torch.where(sin2_mode > 0, (d - 2) / sin2_mode, 0.0)
-    width = _WINDOW / torch.sqrt(curvature.clamp(min=1e-300))
-    towards_pole = theta_w <= torch.acos(cos_mode)  # integrate over [theta_w - L, theta_w]
-    length = torch.where(towards_pole, torch.minimum(width, theta_w),
-                         torch.minimum(width, math.pi - theta_w))
-    nodes, weights = (torch.as_tensor(a, dtype=omw.dtype, device=omw.device)
-                      for a in _gauss_legendre(_QUAD_NODES))
-    direction = torch.where(towards_pole, -1.0, 1.0)
-    theta = theta_w.unsqueeze(-1) + (direction * 0.5 * length).unsqueeze(-1) * (nodes + 1)
-    half = 0.5 * theta
-    cos_minus_a = one_minus_a.unsqueeze(-1) - 2 * torch.sin(half) ** 2
-    log_ratio = -2 * kappa.unsqueeze(-1) * (torch.sin(half) ** 2 - 0.5 * omw.unsqueeze(-1))
+    curvature = kappa * cos_mode + (d - 2) / xp.where(sin2_mode > 0, sin2_mode, math.inf)
+    width = _WINDOW / xp.sqrt(curvature.clip(1e-300))
+    towards_pole = theta_w <= xp.arccos(cos_mode)  # integrate over [theta_w - L, theta_w]
+    length = xp.minimum(width, xp.where(towards_pole, theta_w, math.pi - theta_w))
+    nodes, weights = _gauss_legendre(_QUAD_NODES)
+    if xp is torch:
+        nodes, weights = (torch.as_tensor(a, device=omw.device) for a in (nodes, weights))
+    step = xp.where(towards_pole, -0.5, 0.5) * length
+    theta = theta_w[..., None] + step[..., None] * (nodes + 1)
+    sin_half2 = xp.sin(0.5 * theta) ** 2
+    cos_minus_a = one_minus_a[..., None] - 2 * sin_half2
+    log_ratio = -2 * kappa[..., None] * (sin_half2 - 0.5 * omw[..., None])
     if d > 2:
-        log_sin = torch.log(torch.sin(theta)) - torch.log(sin_w).unsqueeze(-1)
-        log_ratio = log_ratio + (d - 2) * log_sin
-    integral = 0.5 * length * (weights * cos_minus_a * torch.exp(log_ratio)).sum(-1)
+        log_ratio = log_ratio + (d - 2) * (xp.log(xp.sin(theta)) - xp.log(sin_w)[..., None])
+    integral = 0.5 * length * (weights * cos_minus_a * xp.exp(log_ratio)).sum(-1)
     # [0, theta_w] side counts positive, [theta_w, pi] side negative
-    return sin_w * torch.where(towards_pole, integral, -integral)
+    return sin_w * xp.where(towards_pole, integral, -integral)
+
+
+def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
+               mean_w: torch.Tensor | None = None) -> torch.Tensor:
+    """The implicit derivative dw/dkappa at the draws (float64 tensors, no autograd).
+
+    Runs on numpy views on the CPU (a batch of small quadratures: dispatch-bound), in torch
+    elsewhere.
+    """
+    if mean_w is None:
+        _, mean_w, _ = bessel_terms(0.5 * d - 1, kappa)  # A_d(kappa) = I_{d/2} / I_{d/2-1}
+    omw, kappa, mean_w = torch.broadcast_tensors(omw, kappa.detach(), mean_w.detach())
+    if omw.device.type == "cpu":
+        args = (a.contiguous().numpy() for a in (omw, kappa, mean_w))
+        return torch.from_numpy(np.asarray(_dw_dkappa_kernel(np, *args, d), dtype=np.float64))
+    return _dw_dkappa_kernel(torch, omw, kappa, mean_w, d)
 
 
 class _ImplicitOneMinusW(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, omw: torch.Tensor, kappa: torch.Tensor, d: int):
+    def forward(ctx, omw: torch.Tensor, kappa: torch.Tensor, d: int, mean_w):
         ctx.save_for_backward(omw, kappa)
-        ctx.d = d
+        ctx.d, ctx.mean_w = d, mean_w
         return omw.clone()
 
     @staticmethod
     def backward(ctx, grad_out):
         omw, kappa = ctx.saved_tensors
         with torch.no_grad():
-            d_omw = -_dw_dkappa(omw, kappa, ctx.d)
-        return None, grad_out * d_omw, None
+            d_omw = -_dw_dkappa(omw, kappa, ctx.d, ctx.mean_w)
+        return None, grad_out * d_omw, None, None
 
 
-def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
-    """Return ``omw`` unchanged, with d(omw)/d(kappa) given by implicit reparameterisation.
+def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int,
+                             mean_w: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Return ``omw`` unchanged, with d(omw)/d(kappa) given by implicit reparameterisation.
 
     ``omw`` (1 - w) and ``kappa`` are float64 tensors of the same shape; ``omw`` carries no
-    gradient of its own (it came from a sampler).
+    gradient of its own (it came from a sampler). ``mean_w``, :math:`A_d(\kappa)` of the same
+    shape, is computed when not given.
     """
     if not kappa.requires_grad:
         return omw
-    return _ImplicitOneMinusW.apply(omw.detach(), kappa, d)
+    mean_w = None if mean_w is None else mean_w.detach()
+    return _ImplicitOneMinusW.apply(omw.detach(), kappa, d, mean_w)
 
 
 def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
@@ -281,6 +305,7 @@ def sample_vmf(
     sample_shape: torch.Size = torch.Size(),
     method: str = "auto",
     generator: torch.Generator | None = None,
+    mean_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draws of :math:`\mathrm{vMF}_d(\mu, \kappa)`, shape sample_shape + batch + (d,).
 
@@ -297,7 +322,7 @@ def sample_vmf(
     Args:
         loc: unit mean directions (batch + (d,)), any float dtype; the draws have its dtype.
         kappa: concentrations, float64, batch shape.
-        sample_shape, method, generator: as in :func:`sample_one_minus_w`.
+        sample_shape, method, generator, mean_w: as in :func:`sample_one_minus_w`.
     """
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
@@ -307,7 +332,7 @@ def sample_vmf(
     if method == "rejection" or (method == "auto" and d != 3):
         first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
     omw = sample_one_minus_w(kappa, d, sample_shape, method, generator=generator,
-                             first_eps=first_eps)
+                             first_eps=first_eps, mean_w=mean_w)
     sin_w = torch.sqrt(omw * (2 - omw))
     pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)  # s, shape batch + (1,)
     u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)

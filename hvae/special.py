@@ -38,6 +38,8 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
+import numpy as np
+import scipy.special
 import torch
 
 __all__ = ["bessel_terms", "iv_ratio", "log_iv"]
@@ -70,89 +72,133 @@ def _debye_coefficients() -> torch.Tensor:
     return a
 
 
-def _debye_log_sum(t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    r""":math:`\log \sum_k u_k(t) / v^k`, via log1p of the correction terms."""
-    a = _debye_coefficients().to(t.device)
-    ones = torch.ones_like(t).unsqueeze(-1)
-    # powers q^k with q = t/v, and (t^2)^j, k, j = 0..12, built by cumulative products
-    q = torch.cat([ones, (t / v).unsqueeze(-1).expand(*t.shape, _TERMS)], -1).cumprod(-1)
-    y = torch.cat([ones, (t * t).unsqueeze(-1).expand(*t.shape, _TERMS)], -1).cumprod(-1)
-    corrections = ((y @ a.T) * q)[..., 1:].sum(-1)
-    return torch.log1p(corrections)
+# The scalar kernels below are written once against the array API that numpy and torch share
+# (``xp`` is either module). On the CPU they run on numpy views of the tensors: these are
+# batches of scalars, where the cost is per-operation dispatch, which numpy does in a fraction
+# of torch's time. On other devices they run in torch.
 
 
-def _asinh_ratio(v: torch.Tensor, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """asinh(v / x) without overflowing v / x for tiny x (s = sqrt(v^2 + x^2))."""
-    return torch.where(x > 1, torch.asinh(v / x), torch.log(v + s) - torch.log(x))
+def _arange(xp, n: int, like):
+    return np.arange(n, dtype=np.float64) if xp is np else torch.arange(
+        n, dtype=torch.float64, device=like.device)
 
 
-def _debye_log_iv(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log I_v(x) for v >= _V0 and x > 0 by the uniform asymptotic expansion."""
-    s = torch.hypot(v, x)
-    return (
-        s
-        - v * _asinh_ratio(v, x, s)
-        - 0.5 * torch.log(2 * math.pi * s)
-        + _debye_log_sum(v / s, v)
-    )
+@lru_cache(maxsize=8)
+def _debye_tables(xp, device=None):
+    """The coefficient matrix (rows k = 1..12) and the exponents 0..12."""
+    a = _debye_coefficients()[1:]
+    if xp is np:
+        return a.numpy(), np.arange(_TERMS + 1, dtype=np.float64)
+    return a.to(device), torch.arange(_TERMS + 1, dtype=torch.float64, device=device)
 
 
-def _debye_ratio(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """I_w(x) / I_{w-1}(x) for w - 1 >= _V0, as the cancellation-free difference of expansions."""
-    s1, s0 = torch.hypot(w, x), torch.hypot(w - 1, x)
-    ds = (2 * w - 1) / (s1 + s0)  # s1 - s0
-    log_r = (
-        ds
-        - _asinh_ratio(w, x, s1)
-        - (w - 1) * torch.log1p((1 + ds) / (w - 1 + s0))  # (w-1) [asinh(w/x) - asinh((w-1)/x)]
-        - 0.5 * torch.log1p(ds / s0)
-        + _debye_log_sum(w / s1, w)
-        - _debye_log_sum((w - 1) / s0, w - 1)
-    )
-    return torch.exp(log_r)
+def _debye_sum(xp, t, v):
+    r""":math:`\sum_{k=1}^{12} u_k(t) / v^k = \sum_k (t/v)^k \sum_j a_{kj} t^{2j}`."""
+    a, powers = _debye_tables(xp, None if xp is np else t.device)
+    y = (t * t)[..., None] ** powers  # (t^2)^j, j = 0..12
+    q = (t / v)[..., None] ** powers[1:]  # (t/v)^k, k = 1..12
+    return ((y @ a.T) * q).sum(-1)
 
 
-def _log_iv_and_ratio(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log I_v(x), I_{v+1}(x) / I_v(x)) in float64 for v >= 0 and x > 0 (no autograd)."""
-    steps = torch.clamp(torch.ceil(_V0 - v), min=0)
+def _log_iv_and_ratio(xp, v, x):
+    """(log I_v(x), I_{v+1}(x) / I_v(x)) in float64 for v >= 0 and x > 0.
+
+    Debye expansion at the order ``top = v + n`` >= _V0 for log I and at ``top + 1`` for the
+    ratio, then n steps of the backward recurrence. A 0-d ``v`` (the common case: one order
+    for a whole batch) runs the recurrence without per-element masks.
+    """
+    steps = xp.ceil(_V0 - v).clip(0)
     top = v + steps
-    log_i = _debye_log_iv(top, x)
-    r = _debye_ratio(top + 1, x)
-    n_max = int(steps.max()) if steps.numel() else 0
-    if n_max == 0:
-        return log_i, r
-    half_x = 0.5 * x
-    log_r_sum = torch.zeros_like(log_i)
-    for j in range(n_max):  # order k = top - j, active while k > v
-        k = top - j
+    # log I_top = s - top asinh(top/x) - log(2 pi s)/2 + log(1 + sum_k u_k/top^k)
+    s0 = xp.hypot(top, x)
+    sum0 = xp.log1p(_debye_sum(xp, top / s0, top))
+    log_i = s0 - top * xp.arcsinh(top / x) - 0.5 * xp.log(2 * math.pi * s0) + sum0
+    # log r_w, w = top + 1, as the difference of the two expansions with nothing cancelling:
+    # s1 - s0 = (2w-1)/(s1+s0); w asinh(w/x) - (w-1) asinh((w-1)/x)
+    #   = asinh(w/x) + (w-1) log1p((1 + s1 - s0) / (w - 1 + s0))
+    w = top + 1
+    s1 = xp.hypot(w, x)
+    ds = (2 * w - 1) / (s1 + s0)
+    log_r = (ds - xp.arcsinh(w / x) - top * xp.log1p((1 + ds) / (top + s0))
+             - 0.5 * xp.log1p(ds / s0) + xp.log1p(_debye_sum(xp, w / s1, w)) - sum0)
+    r = xp.exp(log_r)
+    if v.ndim == 0:
+        n = int(steps)
+        if n == 0:
+            return log_i, r
+        inv_half_x = 2 / x
+        ratios = []
+        for j in range(n):  # r_k = 1 / (2k/x + r_{k+1}) for k = top, ..., v + 1
+            r = xp.reciprocal(r + (float(top) - j) * inv_half_x)
+            ratios.append(r)
+        return log_i - xp.log(xp.stack(ratios)).sum(0), r
+    n_max = int(steps.max()) if steps.size else 0
+    log_r_sum = xp.zeros_like(log_i)
+    for j in range(n_max):  # per-element number of steps: mask the finished entries
         active = steps > j
-        r_k = half_x / (k + half_x * r)
-        r = torch.where(active, r_k, r)  # holds r_{k} after this step, ends at r_{v+1}
-        log_r_sum = log_r_sum + torch.where(active, torch.log(r_k), 0.0)
+        r_k = xp.reciprocal((top - j) * 2 / x + r)
+        r = xp.where(active, r_k, r)
+        log_r_sum = log_r_sum + xp.where(active, xp.log(r_k), 0.0)
     return log_i - log_r_sum, r
 
 
+def _log_series_0f1(xp, v, x, terms: int = 16):
+    """log 0F1(; v+1; x^2/4) by its power series; used where x^2 <= 2 (v + 1), where term k+1
+    is at most 1 / (2(k+1)) times term k, so 16 terms leave < 1e-18."""
+    k = _arange(xp, terms, x)
+    step = (0.25 * x * x)[..., None] / ((k + 1) * (v[..., None] + 1 + k))
+    return xp.log1p(step.cumprod(-1).sum(-1))
+
+
+def _bessel_kernel(xp, v, x):
+    """log I_v, I_{v+1}/I_v, the rescaled log, and the derivatives of the first two (x >= 0).
+
+    rescaled = log[Gamma(v+1) (2/x)^v I_v(x)];  d log_i/dx = ratio + v/x;
+    d rescaled/dx = ratio;  d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x.
+    """
+    zero = x == 0
+    any_zero = bool(zero.any())
+    xs = xp.where(zero, 1.0, x) if any_zero else x
+    log_i, ratio = _log_iv_and_ratio(xp, v, xs)
+    # for x >> v the true d ratio/dx ~ (2v+1)/(2x^2) is below the float64 resolution of the
+    # difference: clamp at 0, whose sign is known
+    d_ratio = (1 - ratio * ratio - (2 * v + 1) * ratio / xs).clip(0)
+    d_log_i = ratio + v / xs
+    lgamma = scipy.special.gammaln if xp is np else torch.lgamma
+    rescaled = log_i + lgamma(v + 1) - v * xp.log(0.5 * xs)
+    small = xs * xs <= 2 * (v + 1)  # there the series is exact and cancellation-free
+    if bool(small.any()):
+        rescaled = xp.where(small, _log_series_0f1(xp, v, xp.where(small, xs, 0.0)), rescaled)
+    if any_zero:  # limits at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
+        log_i = xp.where(zero, xp.where(v == 0, 0.0, -math.inf), log_i)
+        ratio = xp.where(zero, 0.0, ratio)
+        rescaled = xp.where(zero, 0.0, rescaled)
+        d_log_i = xp.where(zero, xp.where(v == 0, 0.0, math.inf), d_log_i)
+        d_ratio = xp.where(zero, 1 / (2 * v + 2), d_ratio)
+    return log_i, ratio, rescaled, d_log_i, d_ratio
+
+
 def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
-    """Validate, broadcast and promote to float64 (x keeps its autograd history)."""
+    """Validate and promote to float64 (x keeps its autograd history).
+
+    A scalar order stays 0-d (the fast path); a tensor order is broadcast against x.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     v = torch.as_tensor(v, dtype=torch.float64, device=x.device)
-    if torch.any(v < 0) or not torch.all(torch.isfinite(v)):
+    if v.dim() == 0 and v.numel() == 1:
+        if not (math.isfinite(float(v)) and float(v) >= 0):
+            raise ValueError("v (the order) must be finite and >= 0")
+    elif torch.any(v < 0) or not torch.all(torch.isfinite(v)):
         raise ValueError("v (the order) must be finite and >= 0")
     if torch.any(x.detach() < 0):
         raise ValueError("x must be >= 0 (I_v is evaluated on the non-negative half-line)")
     x64 = x.to(torch.float64)
-    shape = torch.broadcast_shapes(v.shape, x64.shape)
-    return v.expand(shape), x64.expand(shape), out_dtype
-
-
-def _log_series_0f1(v: torch.Tensor, x: torch.Tensor, terms: int = 16) -> torch.Tensor:
-    """log 0F1(; v+1; x^2/4) by its power series; used where x^2 <= 2 (v + 1), where term k+1
-    is at most 1 / (2(k+1)) times term k, so 16 terms leave < 1e-18."""
-    k = torch.arange(terms, dtype=torch.float64, device=x.device)
-    step = (0.25 * x * x).unsqueeze(-1) / ((k + 1) * (v.unsqueeze(-1) + 1 + k))
-    return torch.log1p(step.cumprod(-1).sum(-1))
+    if v.dim() > 0:
+        shape = torch.broadcast_shapes(v.shape, x64.shape)
+        v, x64 = v.expand(shape), x64.expand(shape)
+    return v, x64, out_dtype
 
 
 class _BesselTerms(torch.autograd.Function):
@@ -165,37 +211,19 @@ class _BesselTerms(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, v: torch.Tensor, x: torch.Tensor):
-        zero = x == 0
-        xs = torch.where(zero, 1.0, x)
-        log_i, ratio = _log_iv_and_ratio(v, xs)
-        small = xs * xs <= 2 * (v + 1)
-        rescaled = torch.where(
-            small,
-            _log_series_0f1(v, torch.where(small, xs, 0.0)),
-            log_i + torch.lgamma(v + 1) - v * torch.log(0.5 * xs),
-        )
-        log_i = torch.where(zero, torch.where(v == 0, 0.0, -math.inf), log_i)
-        ratio = torch.where(zero, 0.0, ratio)
-        rescaled = torch.where(zero, 0.0, rescaled)
-        # derivatives; at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
-        d_log_i = torch.where(zero, torch.where(v == 0, 0.0, math.inf), ratio + v / xs)
-        # for x >> v the true d ratio/dx ~ (2v+1)/(2x^2) is below float64 resolution of the
-        # difference: clamp at 0, its sign is known
-        d_ratio = (1 - ratio * ratio - (2 * v + 1) * ratio / xs).clamp(min=0)
-        d_ratio = torch.where(zero, 1 / (2 * v + 2), d_ratio)
+        if x.device.type == "cpu":
+            out = [torch.from_numpy(np.asarray(t, dtype=np.float64))
+                   for t in _bessel_kernel(np, v.numpy(), x.detach().numpy())]
+        else:
+            out = _bessel_kernel(torch, v, x)
+        log_i, ratio, rescaled, d_log_i, d_ratio = (t.expand(x.shape) for t in out)
         ctx.save_for_backward(d_log_i, ratio, d_ratio)
         return log_i, ratio, rescaled
 
     @staticmethod
     def backward(ctx, g_log_i, g_ratio, g_rescaled):
         d_log_i, ratio, d_ratio = ctx.saved_tensors
-        grad = torch.zeros_like(ratio)
-        if g_log_i is not None:
-            grad = grad + g_log_i * d_log_i
-        if g_ratio is not None:
-            grad = grad + g_ratio * d_ratio
-        if g_rescaled is not None:
-            grad = grad + g_rescaled * ratio
+        grad = g_log_i * d_log_i + g_ratio * d_ratio + g_rescaled * ratio
         return None, grad
 
 
