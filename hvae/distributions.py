@@ -98,6 +98,8 @@ class VonMisesFisher(Distribution):
                              f"{loc.shape[-1]}")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method == "exact" and loc.shape[-1] != 3:
+            raise ValueError(f"method='exact' exists only for d = 3, got d = {loc.shape[-1]}")
         concentration = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
         try:
             batch_shape = torch.broadcast_shapes(loc.shape[:-1], concentration.shape)

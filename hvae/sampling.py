@@ -220,7 +220,10 @@ def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
     curvature = kappa * cos_mode + (d - 2) / xp.where(sin2_mode > 0, sin2_mode, math.inf)
     width = _WINDOW / xp.sqrt(curvature.clip(1e-300))
     towards_pole = theta_w <= xp.arccos(cos_mode)  # integrate over [theta_w - L, theta_w]
-    length = xp.minimum(width, xp.where(towards_pole, theta_w, math.pi - theta_w))
+    # the window is measured at the mode; where it reaches most of the way to the end of the
+    # side (flat tails, e.g. d = 3 near theta = pi) take the whole side instead
+    side = xp.where(towards_pole, theta_w, math.pi - theta_w)
+    length = xp.where(width >= 0.5 * side, side, width)
     nodes, weights = _gauss_legendre(_QUAD_NODES)
     if xp is torch:
         nodes, weights = (torch.as_tensor(a, device=omw.device) for a in (nodes, weights))

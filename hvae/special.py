@@ -101,11 +101,14 @@ def _debye_sum(xp, t, v):
 
 
 def _log_iv_and_ratio(xp, v, x):
-    """(log I_v(x), I_{v+1}(x) / I_v(x)) in float64 for v >= 0 and x > 0.
+    r"""(log I_v(x), r, q) with r = I_{v+1}(x) / I_v(x) and q = 1 - r, float64, v >= 0, x > 0.
 
     Debye expansion at the order ``top = v + n`` >= _V0 for log I and at ``top + 1`` for the
-    ratio, then n steps of the backward recurrence. A 0-d ``v`` (the common case: one order
-    for a whole batch) runs the recurrence without per-element masks.
+    ratio, then n steps of the backward recurrence :math:`r_k = 1/(2k/x + r_{k+1})`. Each step
+    forms :math:`t = 2k/x - q_{k+1}`, from which :math:`r_k = 1/(1+t)`, :math:`q_k = t/(1+t)` and
+    :math:`\log r_k = -\operatorname{log1p}(t)`: r is accurate where it is tiny (x << v) and q
+    where r is close to 1 (x >> v, q ~ (2v+1)/(2x)). A 0-d ``v`` (one order for a whole batch,
+    the common case) runs the recurrence without masks.
     """
     steps = xp.ceil(_V0 - v).clip(0)
     top = v + steps
@@ -121,25 +124,28 @@ def _log_iv_and_ratio(xp, v, x):
     ds = (2 * w - 1) / (s1 + s0)
     log_r = (ds - xp.arcsinh(w / x) - top * xp.log1p((1 + ds) / (top + s0))
              - 0.5 * xp.log1p(ds / s0) + xp.log1p(_debye_sum(xp, w / s1, w)) - sum0)
-    r = xp.exp(log_r)
+    q = -xp.expm1(log_r)
+    inv_half_x = 2 / x
     if v.ndim == 0:
         n = int(steps)
         if n == 0:
-            return log_i, r
-        inv_half_x = 2 / x
-        ratios = []
-        for j in range(n):  # r_k = 1 / (2k/x + r_{k+1}) for k = top, ..., v + 1
-            r = xp.reciprocal(r + (float(top) - j) * inv_half_x)
-            ratios.append(r)
-        return log_i - xp.log(xp.stack(ratios)).sum(0), r
-    n_max = int(steps.max()) if steps.size else 0
+            return log_i, xp.exp(log_r), q
+        ts = []
+        for j in range(n):  # orders k = top, ..., v + 1
+            t = (float(top) - j) * inv_half_x - q
+            q = t / (1 + t)
+            ts.append(t)
+        return log_i + xp.log1p(xp.stack(ts)).sum(0), 1 / (1 + t), q
+    n_max = int(steps.max()) if steps.reshape(-1).shape[0] else 0
     log_r_sum = xp.zeros_like(log_i)
+    r = xp.exp(log_r)
     for j in range(n_max):  # per-element number of steps: mask the finished entries
         active = steps > j
-        r_k = xp.reciprocal((top - j) * 2 / x + r)
-        r = xp.where(active, r_k, r)
-        log_r_sum = log_r_sum + xp.where(active, xp.log(r_k), 0.0)
-    return log_i - log_r_sum, r
+        t = (top - j) * inv_half_x - q
+        q = xp.where(active, t / (1 + t), q)
+        r = xp.where(active, 1 / (1 + t), r)
+        log_r_sum = log_r_sum + xp.where(active, xp.log1p(t), 0.0)
+    return log_i + log_r_sum, r, q
 
 
 def _log_series_0f1(xp, v, x, terms: int = 16):
@@ -159,14 +165,17 @@ def _bessel_kernel(xp, v, x):
     zero = x == 0
     any_zero = bool(zero.any())
     xs = xp.where(zero, 1.0, x) if any_zero else x
-    log_i, ratio = _log_iv_and_ratio(xp, v, xs)
-    # for x >> v the true d ratio/dx ~ (2v+1)/(2x^2) is below the float64 resolution of the
-    # difference: clamp at 0, whose sign is known
-    d_ratio = (1 - ratio * ratio - (2 * v + 1) * ratio / xs).clip(0)
+    log_i, ratio, gap = _log_iv_and_ratio(xp, v, xs)
+    # d ratio/dx = 1 - r^2 - c r/x, c = 2v + 1. Where r is near 1 (x >> v) write it with
+    # q = 1 - r as (2q - c/x) - q (q - c/x): only the first pair cancels (both ~ c/x), leaving
+    # a relative error ~ eps * x instead of eps * x^2. Where r is small, the r-form is exact.
+    c_over_x = (2 * v + 1) / xs
+    d_ratio = xp.where(ratio < 0.5, 1 - ratio * ratio - c_over_x * ratio,
+                       (2 * gap - c_over_x) - gap * (gap - c_over_x)).clip(0)
     d_log_i = ratio + v / xs
     lgamma = scipy.special.gammaln if xp is np else torch.lgamma
     rescaled = log_i + lgamma(v + 1) - v * xp.log(0.5 * xs)
-    small = xs * xs <= 2 * (v + 1)  # there the series is exact and cancellation-free
+    small = xs <= (2 * (v + 1)) ** 0.5  # there the series is exact, cancellation-free
     if bool(small.any()):
         rescaled = xp.where(small, _log_series_0f1(xp, v, xp.where(small, xs, 0.0)), rescaled)
     if any_zero:  # limits at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
@@ -218,13 +227,16 @@ class _BesselTerms(torch.autograd.Function):
             out = _bessel_kernel(torch, v, x)
         log_i, ratio, rescaled, d_log_i, d_ratio = (t.expand(x.shape) for t in out)
         ctx.save_for_backward(d_log_i, ratio, d_ratio)
+        # unused outputs get no gradient (None), not zeros: 0 * inf at x = 0 would be NaN
+        ctx.set_materialize_grads(False)
         return log_i, ratio, rescaled
 
     @staticmethod
     def backward(ctx, g_log_i, g_ratio, g_rescaled):
         d_log_i, ratio, d_ratio = ctx.saved_tensors
-        grad = g_log_i * d_log_i + g_ratio * d_ratio + g_rescaled * ratio
-        return None, grad
+        terms = [g * d for g, d in ((g_log_i, d_log_i), (g_ratio, d_ratio),
+                                    (g_rescaled, ratio)) if g is not None]
+        return None, sum(terms[1:], terms[0]) if terms else None
 
 
 def bessel_terms(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -282,5 +294,6 @@ def iv_ratio(v, x: torch.Tensor) -> torch.Tensor:
     if torch.all(order >= 1):
         return bessel_terms(order - 1, x)[1]
     # orders below 1: one step of the recurrence I_{v-1} = I_{v+1} + (2v/x) I_v
+    # 0 at x = 0 without a mask, so that autograd gives the limit slope 1 / (2v) there
     ratio_next = bessel_terms(order, x)[1]
-    return torch.where(x == 0, 0.0, x / (2 * order.to(x.device) + x * ratio_next))
+    return x / (2 * order.to(device=x.device, dtype=x.dtype) + x * ratio_next)
