@@ -42,7 +42,7 @@ import numpy as np
 import scipy.special
 import torch
 
-__all__ = ["bessel_terms", "iv_ratio", "log_iv"]
+__all__ = ["bessel_terms", "iv_ratio", "iv_ratio_bounds", "log_iv"]
 
 _V0 = 14  # smallest order evaluated by the Debye expansion
 _TERMS = 12  # number of correction terms u_1 .. u_12
@@ -297,3 +297,23 @@ def iv_ratio(v, x: torch.Tensor) -> torch.Tensor:
     # 0 at x = 0 without a mask, so that autograd gives the limit slope 1 / (2v) there
     ratio_next = bessel_terms(order, x)[1]
     return x / (2 * order.to(device=x.device, dtype=x.dtype) + x * ratio_next)
+
+
+def iv_ratio_bounds(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Amos's (1974) bracket of :math:`R = I_v(x) / I_{v-1}(x)` for :math:`v \ge 1`, x >= 0:
+
+    .. math::
+       \frac{x}{v - \tfrac12 + \sqrt{x^2 + (v + \tfrac12)^2}} \;\le\; R \;<\;
+       \frac{x}{v - \tfrac12 + \sqrt{x^2 + (v - \tfrac12)^2}} .
+
+    With v = d/2 it brackets the vMF mean resultant length :math:`A_d(\kappa)`; both sides share
+    the limits :math:`x/(2v)` as x -> 0 and 1 as x -> inf. Returns ``(lower, upper)`` in ``x``'s
+    dtype.
+    """
+    order = torch.as_tensor(v, dtype=x.dtype if x.is_floating_point() else None,
+                            device=x.device)
+    if torch.any(order < 1):
+        raise ValueError("iv_ratio_bounds needs v >= 1")
+    lower = x / (order - 0.5 + torch.sqrt(x * x + (order + 0.5) ** 2))
+    upper = x / (order - 0.5 + torch.sqrt(x * x + (order - 0.5) ** 2))
+    return lower, upper

@@ -321,3 +321,26 @@ def test_iv_ratio_needs_positive_order() -> None:
     """iv_ratio(0, x) would be I_0 / I_{-1} = I_0 / I_1: outside its documented domain v > 0."""
     with pytest.raises(ValueError, match=r"\bv\b"):
         iv_ratio(0.0, torch.tensor([1.0]))
+
+
+@pytest.mark.parametrize("v", [1.0, 1.5, 2.5, 5.0, 50.0, 500.0])
+def test_iv_ratio_bounds_bracket_the_mpmath_ratio(v: float) -> None:
+    """Amos's bounds contain the 30-digit ratio (not hvae's own) on a log grid of x from 1e-6
+    to 1e6, and reach the common limits x/(2v) as x -> 0 and 1 as x -> inf."""
+    from hvae.special import iv_ratio_bounds
+
+    xs = [10.0**e for e in range(-6, 7)]
+    lower, upper = iv_ratio_bounds(v, torch.tensor(xs, dtype=torch.float64))
+    for lo, hi, x in zip(lower.tolist(), upper.tolist(), xs, strict=True):
+        with mp.workdps(30):
+            exact = mp.besseli(v, x) / mp.besseli(v - 1, x)
+        assert lo <= exact * (1 + 1e-15) and exact < hi, (v, x, lo, float(exact), hi)
+    assert abs(lower[0].item() * 2 * v / xs[0] - 1) < 1e-6
+    assert abs(upper[-1].item() - 1) < 1e-5 * v
+
+
+def test_iv_ratio_bounds_reject_orders_below_one() -> None:
+    from hvae.special import iv_ratio_bounds
+
+    with pytest.raises(ValueError, match="v >= 1"):
+        iv_ratio_bounds(0.5, torch.tensor([1.0]))
