@@ -52,16 +52,32 @@ __all__ = [
 
 METHODS = ("auto", "rejection", "exact", "inverse_cdf")
 _MAX_ROUNDS = 10_000
-_BATCH = 4  # proposals per still-rejected entry after the first round
 _QUAD_NODES = 64
 _WINDOW = 12.0  # quadrature window, in units of the local width of the w-density
 
 
-def _standard_beta(alpha: torch.Tensor, generator=None) -> torch.Tensor:
-    """Beta(alpha, alpha) draws as a ratio of two Gamma(alpha) draws."""
-    g1 = torch._standard_gamma(alpha, generator=generator)
-    g2 = torch._standard_gamma(alpha, generator=generator)
-    return g1 / (g1 + g2)
+def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
+    r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
+
+    The first coordinate t of a uniform point of :math:`S^{d-1}` has density
+    :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
+    coordinates. Written so that nothing cancels when t is near -1.
+    """
+    r = torch.hypot(first, rest_norm)
+    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
+
+
+def _symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tensor:
+    r"""Beta((d-1)/2, (d-1)/2) draws (float64) as :math:`(1 + Z/\sqrt{Z^2 + V})/2`.
+
+    :math:`Z` standard normal and :math:`V = 2\,\mathrm{Gamma}(\frac{d-1}{2}) \sim \chi^2_{d-1}`:
+    the first coordinate of a uniform point of :math:`S^{d-1}` (see
+    :func:`_beta_from_gaussian`), one Gamma draw per variate instead of two.
+    """
+    z = torch.randn(shape, dtype=torch.float64, device=device, generator=generator)
+    alpha = torch.full(shape, 0.5 * (d - 1), dtype=torch.float64, device=device)
+    chi2 = 2 * torch._standard_gamma(alpha, generator=generator)
+    return _beta_from_gaussian(z, torch.sqrt(chi2))
 
 
 def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None = None,
@@ -76,8 +92,8 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
     :math:`x_0 = \frac{1-b}{1+b}`.
 
     ``first_eps`` (optional, same shape as ``kappa``) are the first round's Beta draws. Later
-    rounds draw ``_BATCH`` proposals for each still-rejected entry and keep the first accepted,
-    so that even 10^6 draws need only a handful of rounds.
+    rounds draw several proposals for each still-rejected entry and keep the first accepted (the
+    acceptance probability is at least 0.65), so that even 10^6 draws need only a few rounds.
     """
     m = d - 1
     on_cpu = kappa.device.type == "cpu"
@@ -99,10 +115,10 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
     for _ in range(_MAX_ROUNDS):
         if pending.shape[0] == 0:
             return (torch.from_numpy(out) if on_cpu else out).reshape(kappa.shape)
-        if eps is None:  # after the first round: _BATCH proposals per still-rejected entry
-            alpha = torch.full((pending.shape[0], _BATCH), 0.5 * m, dtype=torch.float64,
-                               device=kappa.device)
-            eps = to_xp(_standard_beta(alpha, generator))
+        if eps is None:  # after the first round, several proposals per still-rejected entry
+            per_entry = 2 if pending.shape[0] >= 1024 else 4  # few pending: rounds cost more
+            eps = to_xp(_symmetric_beta((pending.shape[0], per_entry), d, kappa.device,
+                                        generator))
         k, bb = flat[pending][:, None], b[pending][:, None]
         xx, oxx = x0[pending][:, None], one_minus_x0[pending][:, None]
         omw = 2 * bb * eps / (1 - (1 - bb) * eps)
@@ -294,17 +310,6 @@ def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
     """Uniform points of S^{d-1} in R^d, shape + (d,): the kappa = 0 limit of the vMF."""
     g = torch.randn(*shape, d, dtype=dtype, device=device, generator=generator)
     return g / torch.linalg.vector_norm(g, dim=-1, keepdim=True)
-
-
-def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
-    r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
-
-    The first coordinate t of a uniform point of :math:`S^{d-1}` has density
-    :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
-    coordinates. Written so that nothing cancels when t is near -1.
-    """
-    r = torch.hypot(first, rest_norm)
-    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
 
 
 def sample_vmf(

@@ -10,21 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from hvae.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 NUMBER = r"-?\d+\.\d\d"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is faster and immune to other processes on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:

@@ -24,15 +24,6 @@ from hvae.evaluate import (
 from hvae.models import VAE
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is faster and immune to other processes on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _paired(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
     """Mean of a - b and its standard error."""
     d = (a - b).double()

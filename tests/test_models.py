@@ -15,15 +15,6 @@ from hvae.models import LATENTS, VAE
 SMALL = (32, 16)  # hidden sizes for the quick tests; the paper's (256, 128) is the default
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is faster and immune to other processes on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(latent: str, dim: int = 3, **kwargs) -> VAE:
     if latent == "vmf-fixed":
         kwargs.setdefault("kappa", 10.0)

@@ -15,15 +15,6 @@ from hvae.models import VAE, Terms
 from hvae.train import TrainConfig, kl_weight, load_checkpoint, train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny matrices: one thread is faster and immune to other processes on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def circle() -> tuple[np.ndarray, np.ndarray]:
     return make_circle_data(192, seed=0).x, make_circle_data(64, seed=1).x
