@@ -119,8 +119,9 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
             per_entry = 2 if pending.shape[0] >= 1024 else 4  # few pending: rounds cost more
             eps = to_xp(_symmetric_beta((pending.shape[0], per_entry), d, kappa.device,
                                         generator))
-        k, bb = flat[pending][:, None], b[pending][:, None]
-        xx, oxx = x0[pending][:, None], one_minus_x0[pending][:, None]
+        everyone = pending.shape[0] == flat.shape[0]  # first round: no gather needed
+        k, bb, xx, oxx = ((a if everyone else a[pending])[:, None]
+                          for a in (flat, b, x0, one_minus_x0))
         omw = 2 * bb * eps / (1 - (1 - bb) * eps)
         log_accept = k * (oxx - omw) + m * (xp.log1p(xx * omw / oxx) - xp.log1p(xx))
         u = to_xp(torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
