@@ -340,24 +340,80 @@ def sample_vmf(
     """
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
-    g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
-    rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
-    first_eps = None
-    if method == "rejection" or (method == "auto" and d != 3):
-        first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
-    omw = sample_one_minus_w(kappa, d, sample_shape, method, generator=generator,
-                             first_eps=first_eps, mean_w=mean_w)
-    sin_w = torch.sqrt(omw * (2 - omw))
-    pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)  # s, shape batch + (1,)
-    u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)
-    scale = (sin_w / rest_norm).to(loc.dtype).unsqueeze(-1)
-    first = pole * (1 - omw).to(loc.dtype).unsqueeze(-1)
+    with torch.no_grad():
+        g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
+        rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
+        first_eps = None
+        if method == "rejection" or (method == "auto" and d != 3):
+            first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
+        omw = sample_one_minus_w(kappa, d, sample_shape, method, generator=generator,
+                                 first_eps=first_eps)
     if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
-        y = torch.cat([first, g[..., 1:] * scale], -1)
-        coef = (y * u).sum(-1, keepdim=True) * (2 / (2 + 2 * loc[..., :1].abs()))
-        return y - coef * u
-    y = g  # no gradient needed: build y and reflect it inside the Gaussian block
-    y[..., 1:] *= scale
-    y[..., :1] = first
-    coef = (y * u).sum(-1, keepdim=True).mul_(2 / (2 + 2 * loc[..., :1].abs()))
+        return _VmfDraw.apply(loc, kappa, g, rest_norm, omw, mean_w)
+    return _reflect(loc.detach(), g, rest_norm, omw)
+
+
+def _pole_and_axis(loc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """s (batch + (1,)), u = s e1 - loc and |u|^2 = 2 + 2|loc_1| for the reflection."""
+    pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)
+    u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)
+    return pole, u, 2 + 2 * loc[..., :1].abs()
+
+
+def _reflect(loc: torch.Tensor, g: torch.Tensor, rest_norm: torch.Tensor,
+             omw: torch.Tensor) -> torch.Tensor:
+    """z = H y with y = (s w, sqrt(1-w^2) g_rest/|g_rest|), built inside ``g`` (overwritten)."""
+    pole, u, u_norm2 = _pole_and_axis(loc)
+    y = g
+    y[..., 1:] *= (torch.sqrt(omw * (2 - omw)) / rest_norm).to(g.dtype).unsqueeze(-1)
+    y[..., :1] = pole * (1 - omw).to(g.dtype).unsqueeze(-1)
+    coef = (y * u).sum(-1, keepdim=True).mul_(2 / u_norm2)
     return y.addcmul_(coef, u, value=-1)
+
+
+class _VmfDraw(torch.autograd.Function):
+    r"""z = H(mu) y(1 - w) with a hand-written backward (one node instead of ~25).
+
+    With :math:`u = s e_1 - \mu`, :math:`n = \|u\|^2 = 2 - 2 s\mu_1`,
+    :math:`c = 2\langle u, y\rangle / n` and :math:`z = y - c u`, for an upstream gradient
+    :math:`G`:
+
+    - :math:`\partial L/\partial y = G - (2\langle G, u\rangle / n)\, u` (:math:`H` is
+      symmetric);
+    - :math:`\partial L/\partial\mu = c\,G + (2\langle G,u\rangle/n)\, y
+      - 2 s \langle G, u\rangle (c/n)\, e_1`;
+    - :math:`y = (s(1 - q), \sqrt{q(2-q)}\, t)` with :math:`q = 1 - w` and a fixed unit
+      :math:`t`, so :math:`\partial L/\partial q = -s (\partial L/\partial y)_1
+      + \langle (\partial L/\partial y)_{2:d}, y_{2:d}\rangle (1-q) / (q(2-q))`, and
+      :math:`\partial q/\partial\kappa = -\partial w/\partial\kappa` by implicit
+      reparameterisation (:func:`_dw_dkappa`).
+    """
+
+    @staticmethod
+    def forward(ctx, loc, kappa, g, rest_norm, omw, mean_w):
+        z = _reflect(loc, g, rest_norm, omw)
+        ctx.save_for_backward(loc, kappa, z, omw)
+        ctx.mean_w = None if mean_w is None else mean_w.detach()
+        return z
+
+    @staticmethod
+    def backward(ctx, grad_z):
+        loc, kappa, z, omw = ctx.saved_tensors
+        pole, u, u_norm2 = _pole_and_axis(loc)
+        y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
+        coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
+        g_dot_u = 2 * (grad_z * u).sum(-1, keepdim=True) / u_norm2
+        grad_loc = grad_kappa = None
+        if ctx.needs_input_grad[0]:
+            grad_loc = coef * grad_z + g_dot_u * y
+            grad_loc[..., :1] -= pole * g_dot_u * coef
+            grad_loc = grad_loc.sum_to_size(loc.shape)
+        if ctx.needs_input_grad[1]:
+            grad_y = grad_z - g_dot_u * u
+            rest = (grad_y[..., 1:] * y[..., 1:]).sum(-1).to(torch.float64)
+            d_omw = (-(pole * grad_y[..., :1]).squeeze(-1).to(torch.float64)
+                     + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
+            mean_w = None if ctx.mean_w is None else ctx.mean_w.expand(omw.shape)
+            dw = _dw_dkappa(omw, kappa.expand(omw.shape), loc.shape[-1], mean_w)
+            grad_kappa = (-d_omw * dw).sum_to_size(kappa.shape)
+        return grad_loc, grad_kappa, None, None, None, None
