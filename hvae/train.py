@@ -215,6 +215,20 @@ def load_checkpoint(run_dir: str | os.PathLike[str], map_location: Any = "cpu") 
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+def load_model(run_dir: str | os.PathLike[str], map_location: Any = "cpu"):
+    """The trained model of a run directory, with the parameters of its best epoch.
+
+    Raises:
+        FileNotFoundError: if the directory or the checkpoint does not exist.
+    """
+    from hvae.models import VAE  # models do not depend on training: import here, not above
+
+    ckpt = load_checkpoint(run_dir, map_location=map_location)
+    model = VAE(**ckpt["config"]["model"])
+    model.load_state_dict(ckpt["progress"]["best_state"])
+    return model
+
+
 # --------------------------------------------------------------------------------------------
 # The loop
 # --------------------------------------------------------------------------------------------

@@ -238,3 +238,16 @@ def test_load_checkpoint_errors(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_load_model_restores_the_best_parameters(circle, tmp_path: Path) -> None:
+    """load_model rebuilds the architecture from the run and loads its best epoch's weights:
+    the same parameters as the model `train` returns (which also restores the best)."""
+    config = TrainConfig(epochs=2, warmup_epochs=1, binarize=False, batch_size=32)
+    result = train(circle_model("vmf"), *circle, config, out_dir=tmp_path / "run",
+                   progress=False)
+    loaded = T.load_model(tmp_path / "run")
+    assert isinstance(loaded, VAE) and loaded.latent == "vmf"
+    assert_identical(params(loaded), params(result.model))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        T.load_model(tmp_path / "missing")
