@@ -50,7 +50,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,6 +61,7 @@ import numpy as np
 import torch
 
 import hvae
+from hvae._io import write_json
 from hvae.data import load_mnist
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
 from hvae.models import VAE
@@ -294,22 +294,6 @@ def _device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` via a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------------------------
@@ -463,7 +447,7 @@ def run_mnist(
             "run_dir": str(directory),
         },
     }
-    _write_json_atomic(out_file, result)
+    write_json(out_file, result)
     return result
 
 

@@ -33,13 +33,11 @@ the parameters of an uninterrupted one (on the same machine and device). Only ``
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from hvae._io import atomic_write, write_json
 from hvae.data import make_loader
 from hvae.evaluate import as_tensor, elbo_terms, fixed_binarization
 
@@ -180,24 +179,6 @@ def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
         gen.set_state(state["loader"][name])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write ``path`` via a temporary file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda fh: json.dump(obj, fh, indent=2), mode="w")
 
 
 def load_checkpoint(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
@@ -343,7 +324,7 @@ def train(
         run = _Progress(0, 0, -math.inf, _state_copy(model), [])
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / CONFIG, full_config)
+        write_json(out / CONFIG, full_config)
 
     bar = tqdm(total=config.epochs, initial=run.epoch, desc="epochs", disable=not progress)
     while run.epoch < config.epochs and not run.patience_over(config.patience):
@@ -399,5 +380,5 @@ def _save(
         "progress": dict(vars(run)),  # no deep copy of the tensors
         "config": full_config,
     }
-    _atomic_write(out / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
-    _write_json(out / HISTORY, run.history)
+    atomic_write(out / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
+    write_json(out / HISTORY, run.history)
