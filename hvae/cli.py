@@ -33,7 +33,14 @@ import torch
 from hvae import data as hdata
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
 from hvae.models import LATENTS, VAE
-from hvae.train import CHECKPOINT, CONFIG, TrainConfig, load_checkpoint, seed_everything, train
+from hvae.train import (
+    CHECKPOINT,
+    TrainConfig,
+    load_checkpoint,
+    model_from_checkpoint,
+    seed_everything,
+    train,
+)
 
 __all__ = ["DATASETS", "load_dataset", "main"]
 
@@ -150,13 +157,9 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _load_run(run_dir: Path, device: str) -> tuple[VAE, dict[str, Any], dict[str, Any]]:
-    """(model with the best parameters, config.json, checkpoint) of a run directory."""
+    """(model with the best parameters, its config, checkpoint) of a run directory."""
     ckpt = load_checkpoint(run_dir, map_location=device)
-    config_path = run_dir / CONFIG
-    config = json.loads(config_path.read_text()) if config_path.is_file() else ckpt["config"]
-    model = VAE(**config["model"])
-    model.load_state_dict(ckpt["progress"]["best_state"])
-    return model.to(device), config, ckpt
+    return model_from_checkpoint(ckpt).to(device), ckpt["config"], ckpt
 
 
 def _evaluate(args: argparse.Namespace) -> None:

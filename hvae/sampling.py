@@ -346,7 +346,8 @@ def sample_vmf(
         first_eps = None
         if method == "rejection" or (method == "auto" and d != 3):
             first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
-        omw = sample_one_minus_w(kappa, d, sample_shape, method, generator=generator,
+        # kappa detached: the gradient comes from _VmfDraw, not from an implicit-gradient node
+        omw = sample_one_minus_w(kappa.detach(), d, sample_shape, method, generator=generator,
                                  first_eps=first_eps)
     if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
         return _VmfDraw.apply(loc, kappa, g, rest_norm, omw, mean_w)

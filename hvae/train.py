@@ -202,9 +202,13 @@ def load_model(run_dir: str | os.PathLike[str], map_location: Any = "cpu"):
     Raises:
         FileNotFoundError: if the directory or the checkpoint does not exist.
     """
+    return model_from_checkpoint(load_checkpoint(run_dir, map_location=map_location))
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]):
+    """Rebuild a checkpoint's model and load the parameters of its best epoch."""
     from hvae.models import VAE  # models do not depend on training: import here, not above
 
-    ckpt = load_checkpoint(run_dir, map_location=map_location)
     model = VAE(**ckpt["config"]["model"])
     model.load_state_dict(ckpt["progress"]["best_state"])
     return model
