@@ -54,6 +54,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints, kl_divergence
 
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
+from hvae.fused import vmf_rsample_kl
 
 __all__ = ["LATENTS", "LIKELIHOODS", "PointMass", "Terms", "VAE"]
 
@@ -265,11 +266,15 @@ class VAE(nn.Module):
         loc = self.loc_head(h)
         if self.latent == "normal":
             return loc, F.softplus(self.scale_head(h)) + _MIN_SCALE
-        if self.latent == "vmf":
-            return F.normalize(loc, dim=-1), F.softplus(self.kappa_head(h)).squeeze(-1) + 1.0
-        if self.latent == "vmf-fixed":
-            return F.normalize(loc, dim=-1), loc.new_full(loc.shape[:-1], self.kappa)
+        if self.spherical:
+            return F.normalize(loc, dim=-1), self._concentration(h, loc)
         return loc, None
+
+    def _concentration(self, h: torch.Tensor, loc: torch.Tensor) -> torch.Tensor:
+        """κ = softplus(linear(h)) + 1 (``vmf``) or the fixed κ (``vmf-fixed``)."""
+        if self.latent == "vmf":
+            return F.softplus(self.kappa_head(h)).squeeze(-1) + 1.0
+        return loc.new_full(loc.shape[:-1], self.kappa)
 
     def _posterior(self, loc: torch.Tensor, spread: torch.Tensor | None) -> Distribution:
         """The posterior distribution object for the parameters from :meth:`_heads`."""
@@ -359,9 +364,19 @@ class VAE(nn.Module):
     # ---------------------------------------------------------------- objective
     def terms(self, x: torch.Tensor) -> Terms:
         """Per-example reconstruction term log p(x|z), z ~ q(z|x) (one sample), and KL."""
-        q = self.encode(x)
-        rec = self.log_likelihood(x, self.decode(q.rsample()))
-        return Terms(rec, self.kl(q))
+        z, kl = self._sample_with_kl(self.encoder(x))
+        return Terms(self.log_likelihood(x, self.decode(z)), kl)
+
+    def _sample_with_kl(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reparameterised draw z ~ q(z|x) and KL(q(z|x) || p(z)), per example, from the
+        encoder features ``h``."""
+        if self.spherical and h.dim() == 2:
+            # the same draw and KL as the generic path below, in one autograd node (hvae.fused):
+            # on the CPU the generic path spends most of its time dispatching small operators
+            loc = self.loc_head(h)
+            return vmf_rsample_kl(loc, self._concentration(h, loc))
+        q = self._posterior(*self._heads(h))
+        return q.rsample(), self.kl(q)
 
     def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """Per-example single-sample ELBO estimate ``rec - kl`` (unweighted: beta is ignored)."""

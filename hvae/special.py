@@ -157,16 +157,20 @@ def _log_iv_and_ratio_cpu(v: np.ndarray, x: np.ndarray):
     """
     i_v = scipy.special.ive(v, x)
     i_next = scipy.special.ive(v + 1, x)
-    fast = (v <= 500) & (x <= 1000) & (i_v > 1e-250) & (i_next > 1e-290)
+    if v.ndim == 0 and v <= 500 and x.max(initial=0) <= 1000:
+        fast = (i_v > 1e-250) & (i_next > 1e-290)
+    else:
+        fast = (v <= 500) & (x <= 1000) & (i_v > 1e-250) & (i_next > 1e-290)
+    if fast.all():  # the common case: nothing to patch, no zero to divide by
+        ratio = i_next / i_v
+        return np.log(i_v) + x, ratio, 1 - ratio
     if not fast.any():
         return _log_iv_and_ratio(np, v, x)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_i, ratio = np.log(i_v) + x, i_next / i_v
-    gap = 1 - ratio
-    if fast.all():
-        return log_i, ratio, gap
     slow = _log_iv_and_ratio(np, v, x)
-    return tuple(np.where(fast, f, s) for f, s in zip((log_i, ratio, gap), slow, strict=True))
+    return tuple(np.where(fast, f, s) for f, s in zip((log_i, ratio, 1 - ratio), slow,
+                                                       strict=True))
 
 
 def _log_series_0f1(xp, v, x, terms: int = 16):
@@ -183,8 +187,8 @@ def _bessel_kernel(xp, v, x):
     rescaled = log[Gamma(v+1) (2/x)^v I_v(x)];  d log_i/dx = ratio + v/x;
     d rescaled/dx = ratio;  d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x.
     """
-    zero = x == 0
-    any_zero = bool(zero.any())
+    any_zero = not bool(x.all())
+    zero = x == 0 if any_zero else None
     xs = xp.where(zero, 1.0, x) if any_zero else x
     if xp is np:
         log_i, ratio, gap = _log_iv_and_ratio_cpu(v, xs)
