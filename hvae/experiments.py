@@ -21,8 +21,9 @@ stopped), evaluates it on the test split (Table 1: LL with the profile's importa
 ELBO, RE, KL, in nats; Table 2: k-NN accuracy from the latent codes with 100 / 600 / 1000
 labelled training digits) and writes ``results_root/<profile>/mnist-<latent>-d<dim>-s<seed>.json``
 atomically, with its provenance (git commit, date, device, versions, profile parameters, data
-source and split sizes, wall time, epochs run, best epoch). A run whose result file exists is
-not recomputed (``resume=True``): :func:`run_mnist` returns the stored result.
+source and split sizes, wall time, epochs run, best epoch). A run whose result file and
+training checkpoint both exist is not recomputed (``resume=True``): :func:`run_mnist` returns
+the stored result.
 
 Evaluation seeds: the test images are binarised once and the posterior samples drawn with the
 profile's ``eval_seed`` (the same for every run, so runs are compared on the same data); the
@@ -34,7 +35,8 @@ includes the choice of labels.
 
     python -m hvae.experiments --profile full --device cuda [--dims 2 5] [--seeds 0 1]
 
-loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result exists.
+loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result and checkpoint
+exist.
 
 :func:`paper_table1` and :func:`paper_table2` give the published numbers (reference data, not
 results of this package) for side-by-side tables.
@@ -80,6 +82,7 @@ __all__ = [
     "get_profile",
     "load_results",
     "main",
+    "model_gap",
     "paper_table1",
     "paper_table2",
     "result_path",
@@ -321,9 +324,12 @@ def run_mnist(
         out_root: training runs go to ``out_root/<profile>/<latent>-d<dim>-s<seed>/``.
         results_root: the result goes to ``results_root/<profile>/mnist-...json``.
         device: ``"cpu"``, ``"cuda"``, ...; None or ``"auto"``: CUDA when available.
-        resume: if the result file exists, return it without computing anything; else, if the
-            run directory holds a checkpoint, continue that training (a finished one is only
-            reloaded). ``resume=False`` retrains from scratch and overwrites both.
+        resume: if the result file exists and the run directory holds the run's checkpoint,
+            return the result without computing anything; else, if the run directory holds a
+            checkpoint, continue that training (a finished one is only reloaded). A result
+            without its checkpoint (a fresh clone: ``data/results/`` is committed, ``runs/`` is
+            not) is recomputed, so that every returned run has its trained model (the chapters
+            draw figures from it). ``resume=False`` retrains from scratch and overwrites both.
         progress: show a progress bar over the epochs.
 
     Returns:
@@ -344,7 +350,8 @@ def run_mnist(
     prof = get_profile(profile)
     _check_run_args(latent, dim)
     out_file = result_path(latent, dim, seed, prof, results_root)
-    if resume and out_file.is_file():
+    directory = run_dir(latent, dim, seed, prof, out_root)
+    if resume and out_file.is_file() and (directory / CHECKPOINT).is_file():
         stored = json.loads(out_file.read_text())
         if stored.get("provenance", {}).get("profile_params") != prof.params():
             raise ValueError(
@@ -365,7 +372,6 @@ def run_mnist(
             stacklevel=2,
         )
 
-    directory = run_dir(latent, dim, seed, prof, out_root)
     resumed = resume and (directory / CHECKPOINT).is_file()
     seed_everything(seed)
     model = VAE(latent, dim, hidden=prof.hidden)
@@ -498,6 +504,33 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], dic
     return summary
 
 
+def model_gap(
+    summary: Mapping[tuple[str, int], Mapping[str, Any]], metric: str = "LL"
+) -> dict[int, dict[str, float]]:
+    r"""S-VAE minus N-VAE in ``metric``, per d, from the output of :func:`summarize`.
+
+    Returns ``{dim: {"diff": m_S - m_N, "se": se, "n_vmf": n_S, "n_normal": n_N}}`` for every
+    d that has runs of both models, sorted by d. ``se`` is the standard error of a difference of
+    two means over independent seeds, :math:`\sqrt{s_S^2/n_S + s_N^2/n_N}`; it is ``nan`` (not
+    estimable) unless both models have at least two runs with the metric.
+    """
+    gaps: dict[int, dict[str, float]] = {}
+    dims = sorted({d for latent, d in summary if latent == "vmf"}
+                  & {d for latent, d in summary if latent == "normal"})
+    for d in dims:
+        s_vmf, s_normal = summary[("vmf", d)], summary[("normal", d)]
+        if metric not in s_vmf or metric not in s_normal:
+            continue
+        var = sum(s[metric]["std"] ** 2 / s["n_runs"] for s in (s_vmf, s_normal))
+        gaps[d] = {
+            "diff": s_vmf[metric]["mean"] - s_normal[metric]["mean"],
+            "se": math.sqrt(var),  # nan propagates from a single run's nan std
+            "n_vmf": s_vmf["n_runs"],
+            "n_normal": s_normal["n_runs"],
+        }
+    return gaps
+
+
 def _metric_order(name: str) -> tuple[int, int, str]:
     if name in METRICS:
         return (0, METRICS.index(name), name)
@@ -579,7 +612,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m hvae.experiments",
         description="Run the MNIST experiments (Tables 1 and 2) of a profile; runs whose "
-        "result file exists are skipped, interrupted trainings resume from their checkpoint.",
+        "result and checkpoint exist are skipped, interrupted trainings resume from their "
+        "checkpoint.",
     )
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
     p.add_argument("--dims", type=int, nargs="+", help="the paper's d (default: the profile's)")

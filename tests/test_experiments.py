@@ -155,6 +155,25 @@ def test_second_call_returns_stored_result_without_training(copy_of, monkeypatch
     assert path.stat().st_mtime_ns == before
 
 
+def test_result_without_its_checkpoint_is_recomputed(copy_of, monkeypatch):
+    """A fresh clone has data/results/ but not runs/: the run is trained again (so that its
+    model exists for the chapters' figures) and its result rewritten."""
+    runs, results = copy_of
+    shutil.rmtree(runs / "tiny" / "vmf-d2-s0")
+    calls = []
+    real_train = ex.train
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("resume"))
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "train", counting)
+    again = ex.run_mnist("vmf", 2, 0, TINY, out_root=runs, results_root=results, device="cpu")
+    assert calls == [False]  # trained from scratch, not resumed
+    assert (runs / "tiny" / "vmf-d2-s0" / "checkpoint.pt").is_file()
+    assert json.loads(ex.result_path("vmf", 2, 0, TINY, results).read_text()) == again
+
+
 def test_stored_result_of_other_parameters_is_refused(copy_of):
     runs, results = copy_of
     other = dataclasses.replace(TINY, iw_samples=6)
@@ -238,6 +257,23 @@ def test_summarize_mean_and_std_over_seeds():
     assert one["model"] == "N-VAE" and one["n_runs"] == 1
     assert one["LL"]["mean"] == -130.0 and math.isnan(one["LL"]["std"])  # one seed: no std
     assert ex.summarize([]) == {}
+
+
+def test_model_gap_is_the_difference_of_means_with_welch_standard_error():
+    results = [
+        _fake("vmf", 5, 0, LL=-100.0), _fake("vmf", 5, 1, LL=-104.0),  # mean -102, var 8
+        _fake("normal", 5, 0, LL=-110.0), _fake("normal", 5, 1, LL=-111.0),
+        _fake("normal", 5, 2, LL=-106.0),  # mean -109, var 7
+        _fake("vmf", 2, 0, LL=-140.0), _fake("normal", 2, 0, LL=-145.0),  # one seed each
+        _fake("normal", 10, 0, LL=-95.0),  # no S-VAE at d = 10: no gap
+    ]
+    gaps = ex.model_gap(ex.summarize(results))
+    assert list(gaps) == [2, 5]
+    assert gaps[5]["diff"] == pytest.approx(7.0)
+    assert gaps[5]["se"] == pytest.approx(math.sqrt(8 / 2 + 7 / 3))
+    assert (gaps[5]["n_vmf"], gaps[5]["n_normal"]) == (2, 3)
+    assert gaps[2]["diff"] == pytest.approx(5.0) and math.isnan(gaps[2]["se"])
+    assert ex.model_gap(ex.summarize(results), metric="knn_100") == {}
 
 
 # ------------------------------------------------------------------------------ the paper

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python tools/execute_notebooks.py [--profile quick|full] [NOTEBOOK ...]
+    python tools/execute_notebooks.py [--profile quick|full] [--output-dir DIR] [NOTEBOOK ...]
 
 Without NOTEBOOK arguments, every notebook listed in ``_toc.yml`` is executed, in reading order.
 Each runs in a fresh kernel with ``chapters/`` (the notebook's folder) as working directory, so
@@ -10,6 +10,10 @@ that ``chapters/matplotlibrc`` applies. ``--profile`` other than the default ``q
 to the notebook's ``parameters`` cell as papermill parameter ``profile`` (papermill adds an
 ``injected-parameters`` cell after it); with ``quick`` nothing is injected and a stale injected
 cell is dropped, so that re-executing an unchanged notebook leaves ``git diff`` clean.
+
+With ``--output-dir DIR`` the executed notebooks go to ``DIR/<path>`` instead (``make
+reproduce`` writes the full-profile chapters to ``_build/reproduce/full/`` this way, leaving the
+committed quick-profile chapters untouched).
 
 A notebook is written back only when it ran through. A failing cell stops everything: the tool
 prints ``chapters/X.ipynb, cell N: <error>`` (N counts all cells from 1, as in the file) and
@@ -51,8 +55,9 @@ def without_injected_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def execute(path: Path, profile: str) -> None:
-    """Execute the notebook at ``path`` (relative to the repository root) and write it back."""
+def execute(path: Path, profile: str, output_dir: Path | None = None) -> Path:
+    """Execute the notebook at ``path`` (relative to the repository root); write it back, or to
+    ``output_dir / path``. Returns where it was written."""
     source = ROOT / path
     nb = without_injected_cell(nbformat.read(source, as_version=4))
     parameters = None if profile == DEFAULT_PROFILE else {"profile": profile}
@@ -76,7 +81,10 @@ def execute(path: Path, profile: str) -> None:
         cell = error.cell_index + 1 - injected
         sys.exit(f"{path}, cell {cell}: {error.ename}: {error.evalue}\n"
                  f"(the partly executed notebook is {scratch.relative_to(ROOT)})")
-    nbformat.write(strip(executed), source)
+    target = source if output_dir is None else output_dir / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(strip(executed), target)
+    return target
 
 
 def _parameters_index(nb: nbformat.NotebookNode) -> int:
@@ -90,6 +98,8 @@ def _parameters_index(nb: nbformat.NotebookNode) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=DEFAULT_PROFILE, help="quick (default) or full")
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="write the executed notebooks here (default: back in place)")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: all in _toc.yml")
     args = parser.parse_args()
     # Kernels inherit this: set and dict iteration order of strings is then the same every run.
@@ -99,8 +109,9 @@ def main() -> None:
         print("execute_notebooks: _toc.yml lists no notebooks; nothing to execute")
     for path in paths:
         start = time.perf_counter()
-        execute(path, args.profile)
-        print(f"executed {path} (profile {args.profile}) in {time.perf_counter() - start:.1f} s")
+        target = execute(path, args.profile, args.output_dir and args.output_dir.resolve())
+        print(f"executed {path} (profile {args.profile}) in {time.perf_counter() - start:.1f} s"
+              f" -> {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
 
 
 if __name__ == "__main__":
