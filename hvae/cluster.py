@@ -40,7 +40,7 @@ from scipy.special import logsumexp
 
 from hvae.distributions import log_sphere_area
 from hvae.sampling import sample_uniform_sphere, sample_vmf
-from hvae.special import bessel_terms, iv_ratio
+from hvae.special import _bessel_kernel, bessel_terms, iv_ratio
 
 __all__ = ["VMFMixture", "kappa_mle"]
 
@@ -77,17 +77,13 @@ def _check_dim(d) -> int:
 def _ratio_gap_slope(kappa: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0.
 
-    :func:`hvae.special.iv_ratio` gives :math:`A` and, through autograd, :math:`A'` (formed there
-    from the gap :math:`1 - A` without cancellation). The gap itself would lose
+    :math:`A` and :math:`A'` come from :mod:`hvae.special`'s Bessel kernel (which forms
+    :math:`A'` from the gap :math:`1 - A` without cancellation). The gap itself would lose
     :math:`\log_{10}\kappa` digits if taken as ``1 - A`` near 1; the Riccati equation
     :math:`A' = (1 - A)(1 + A) - (d-1)A/\kappa` gives it as a sum of positive terms instead,
     :math:`1 - A = \big((d-1)A/\kappa + A'\big) / (1 + A)`.
     """
-    with torch.enable_grad():
-        k = torch.from_numpy(np.ascontiguousarray(kappa)).requires_grad_(True)
-        ratio = iv_ratio(0.5 * d, k)
-        (slope,) = torch.autograd.grad(ratio.sum(), k)
-    ratio, slope = ratio.detach().numpy(), slope.numpy()
+    _, ratio, _, _, slope = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
     gap = ((d - 1) * ratio / kappa + slope) / (1 + ratio)
     return ratio, gap, slope
 
