@@ -108,7 +108,10 @@ class _FusedVmf(torch.autograd.Function):
         # numpy arrays, not tensors: nothing here is differentiated twice (once_differentiable)
         ctx.saved = (mu, norm, k, mean_w, d_mean_w, omw, pole, u, u_norm2, y, coef)
         ctx.dtype = direction.dtype
-        return torch.from_numpy(z).to(ctx.dtype), torch.from_numpy(kl).to(ctx.dtype)
+        z, kl = torch.from_numpy(z).to(ctx.dtype), torch.from_numpy(kl).to(ctx.dtype)
+        if not ctx.needs_input_grad[1]:  # a fixed kappa: the KL is a constant, as generically
+            ctx.mark_non_differentiable(kl)
+        return z, kl
 
     @staticmethod
     @torch.autograd.function.once_differentiable

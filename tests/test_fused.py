@@ -100,6 +100,14 @@ def test_gradcheck_in_kappa_for_the_exact_sampler_of_d3() -> None:
     assert torch.autograd.gradcheck(fn, (kappa,), eps=1e-6, atol=1e-7)
 
 
+def test_kl_of_a_fixed_kappa_carries_no_gradient() -> None:
+    """With kappa a constant the KL is one: no autograd history, as in the generic path."""
+    direction, _ = _inputs(8, 5, torch.float32)
+    z, kl = vmf_rsample_kl(direction, torch.full((8,), 20.0))
+    assert z.requires_grad and not kl.requires_grad
+    assert bool((kl == kl[0]).all())
+
+
 @pytest.mark.parametrize(
     "direction, kappa, match",
     [
