@@ -6,8 +6,8 @@ linear output) and the divergence :math:`\mathrm{KL}(\kappa) = \kappa A_d(\kappa
 the uniform prior (see :mod:`hvae.distributions`). Built from torch operators, the layer makes
 about 280 operator calls forward and backward (torch.profiler, batch of 64, d = 11; 90 with
 this node), and on the CPU their dispatch costs more than the arithmetic.
-:func:`vmf_rsample_kl` computes the same thing in numpy
-float64 inside one :class:`torch.autograd.Function` whose backward is written out:
+:func:`vmf_rsample_kl` computes the same thing in numpy float64 inside one
+:class:`torch.autograd.Function` whose backward is written out:
 
 - through the reflection :math:`z = H(\mu) y` and the normalisation
   :math:`\mu = r / \lVert r\rVert`:
