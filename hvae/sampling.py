@@ -41,6 +41,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from hvae import _kernels
 from hvae.special import bessel_terms
 
 __all__ = [
@@ -56,18 +57,17 @@ _QUAD_NODES = 32  # as accurate as 64 or 128 nodes (to 3e-10 relative) from d = 
 _WINDOW = 12.0  # quadrature window, in units of the local width of the w-density
 
 
-def _beta_from_gaussian(first, rest_norm):
+def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
     r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
 
     The first coordinate t of a uniform point of :math:`S^{d-1}` has density
     :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
-    coordinates. Written so that nothing cancels when t is near -1. Takes numpy arrays or
-    torch tensors (``first = g_1``, ``rest_norm`` = :math:`|g_{2:d}|`).
+    coordinates. Written so that nothing cancels when t is near -1 (``first = g_1``,
+    ``rest_norm`` = :math:`|g_{2:d}|`). On the CPU, :func:`hvae._kernels.split_gaussian` and
+    :func:`hvae._kernels.symmetric_beta` compute the same.
     """
-    xp = np if isinstance(first, np.ndarray) else torch
-    r = xp.hypot(first, rest_norm)
-    with np.errstate(divide="ignore", invalid="ignore"):  # the branch not taken may be 0/0
-        return xp.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
+    r = torch.hypot(first, rest_norm)
+    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
 
 
 def _symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tensor:
@@ -75,15 +75,14 @@ def _symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tenso
 
     :math:`Z` standard normal and :math:`V = 2\,\mathrm{Gamma}(\frac{d-1}{2}) \sim \chi^2_{d-1}`:
     the first coordinate of a uniform point of :math:`S^{d-1}` (see
-    :func:`_beta_from_gaussian`), one Gamma draw per variate instead of two. The arithmetic runs
-    in numpy on the CPU (small arrays: cheaper than torch's dispatch).
+    :func:`_beta_from_gaussian`), one Gamma draw per variate instead of two.
     """
     z = torch.randn(shape, dtype=torch.float64, device=device, generator=generator)
     alpha = torch.full(shape, 0.5 * (d - 1), dtype=torch.float64, device=device)
-    chi2 = torch._standard_gamma(alpha, generator=generator)
-    if z.device.type == "cpu":
-        return torch.from_numpy(_beta_from_gaussian(z.numpy(), np.sqrt(2 * chi2.numpy())))
-    return _beta_from_gaussian(z, torch.sqrt(2 * chi2))
+    gamma = torch._standard_gamma(alpha, generator=generator)
+    if z.device.type == "cpu":  # small arrays: a compiled loop beats a dozen operator calls
+        return torch.from_numpy(_kernels.symmetric_beta(z.numpy(), gamma.numpy()))
+    return _beta_from_gaussian(z, torch.sqrt(2 * gamma))
 
 
 def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None = None,
@@ -101,44 +100,71 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
     rounds draw several proposals for each still-rejected entry and keep the first accepted (the
     acceptance probability is at least 0.65), so that even 10^6 draws need only a few rounds.
     """
+    if kappa.device.type == "cpu":
+        return _wood_cpu(kappa, d, first_eps, generator)
+    return _wood_torch(kappa, d, first_eps, generator)
+
+
+def _wood_cpu(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None,
+              generator=None) -> torch.Tensor:
+    """Wood's rounds as compiled loops (:func:`hvae._kernels.wood_round`), the random numbers
+    drawn by torch in the order and shapes of :func:`_wood_torch`, so both give the same draws."""
+    flat = np.ascontiguousarray(kappa.reshape(-1).numpy(), dtype=np.float64)
+    if first_eps is None:
+        first_eps = _symmetric_beta(flat.shape, d, kappa.device, generator)
+    eps = np.ascontiguousarray(first_eps.reshape(-1, 1).numpy(), dtype=np.float64)
+    out = np.empty_like(flat)
+    pending = np.arange(flat.shape[0])
+    for _ in range(_MAX_ROUNDS):
+        u = torch.rand(eps.shape, dtype=torch.float64, generator=generator).numpy()
+        pending = _kernels.wood_round(flat, d, pending, eps, u, out)
+        if pending.shape[0] == 0:
+            return torch.from_numpy(out).reshape(kappa.shape)
+        eps = _symmetric_beta((pending.shape[0], _per_entry(pending.shape[0])), d,
+                              kappa.device, generator).numpy()
+    raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
+
+
+def _per_entry(pending: int) -> int:
+    """Proposals per still-rejected entry in the rounds after the first: few pending entries
+    make a round cost more than its proposals, so draw more of them."""
+    return 2 if pending >= 1024 else 4
+
+
+def _wood_torch(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None,
+                generator=None) -> torch.Tensor:
+    """Wood's rounds vectorised in torch (any device)."""
     m = d - 1
-    on_cpu = kappa.device.type == "cpu"
-    xp = np if on_cpu else torch  # dispatch-bound loop over small arrays: numpy on the CPU
-
-    def to_xp(t: torch.Tensor):
-        return t.numpy() if on_cpu else t
-
-    def uniform(shape: tuple):
-        return to_xp(torch.rand(shape, dtype=torch.float64, device=kappa.device,
-                                generator=generator))
 
     def proposals(params, eps):
         """1 - w of the proposals ``eps`` and whether each is accepted."""
         k, b, x0, one_minus_x0, log1p_x0 = params
         omw = 2 * b * eps / (1 - (1 - b) * eps)
-        log_accept = k * (one_minus_x0 - omw) + m * (xp.log1p(x0 * omw / one_minus_x0)
+        log_accept = k * (one_minus_x0 - omw) + m * (torch.log1p(x0 * omw / one_minus_x0)
                                                     - log1p_x0)
-        return omw, xp.log(uniform(tuple(eps.shape))) <= log_accept
+        u = torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
+                       generator=generator)
+        return omw, torch.log(u) <= log_accept
 
-    flat = to_xp(kappa.reshape(-1).contiguous())
-    b = m / (2 * flat + xp.sqrt(4 * flat * flat + m * m))
+    flat = kappa.reshape(-1).contiguous()
+    b = m / (2 * flat + torch.sqrt(4 * flat * flat + m * m))
     x0 = (1 - b) / (1 + b)
-    params = (flat, b, x0, 2 * b / (1 + b), xp.log1p(x0))
+    params = (flat, b, x0, 2 * b / (1 + b), torch.log1p(x0))
     if first_eps is None:
         first_eps = _symmetric_beta(flat.shape, d, kappa.device, generator)
     # first round: one proposal per entry, written everywhere, kept where accepted
-    out, accepted = proposals(params, to_xp(first_eps.reshape(-1).contiguous()))
-    pending = xp.nonzero(~accepted)[0] if on_cpu else torch.nonzero(~accepted)[:, 0]
+    out, accepted = proposals(params, first_eps.reshape(-1))
+    pending = torch.nonzero(~accepted)[:, 0]
     # later rounds: several proposals for each still-rejected entry, the first accepted kept
     for _ in range(_MAX_ROUNDS):
         if pending.shape[0] == 0:
-            return (torch.from_numpy(out) if on_cpu else out).reshape(kappa.shape)
-        per_entry = 2 if pending.shape[0] >= 1024 else 4  # few pending: rounds cost more
-        eps = to_xp(_symmetric_beta((pending.shape[0], per_entry), d, kappa.device, generator))
+            return out.reshape(kappa.shape)
+        eps = _symmetric_beta((pending.shape[0], _per_entry(pending.shape[0])), d,
+                              kappa.device, generator)
         omw, accepted = proposals([a[pending][:, None] for a in params], eps)
         done = accepted.any(-1)
         first = (accepted * 1).argmax(-1)  # the first accepted proposal of each entry
-        out[pending[done]] = omw[xp.arange(omw.shape[0]), first][done]
+        out[pending[done]] = omw[torch.arange(omw.shape[0], device=kappa.device), first][done]
         pending = pending[~done]
     raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
 
@@ -279,15 +305,18 @@ def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
                mean_w: torch.Tensor | None = None) -> torch.Tensor:
     """The implicit derivative dw/dkappa at the draws (float64 tensors, no autograd).
 
-    Runs on numpy views on the CPU (a batch of small quadratures: dispatch-bound), in torch
-    elsewhere.
+    Runs the compiled loop of :mod:`hvae._kernels` on the CPU (a batch of small quadratures:
+    array code would be dispatch-bound), :func:`_dw_dkappa_kernel` in torch elsewhere.
     """
     if mean_w is None:
         _, mean_w, _ = bessel_terms(0.5 * d - 1, kappa)  # A_d(kappa) = I_{d/2} / I_{d/2-1}
     omw, kappa, mean_w = torch.broadcast_tensors(omw, kappa.detach(), mean_w.detach())
     if omw.device.type == "cpu":
-        args = (a.contiguous().numpy() for a in (omw, kappa, mean_w))
-        return torch.from_numpy(np.asarray(_dw_dkappa_kernel(np, *args, d), dtype=np.float64))
+        flat = (np.ascontiguousarray(a.numpy(), dtype=np.float64).reshape(-1)
+                for a in (omw, kappa, mean_w))
+        nodes, weights = _gauss_legendre(_QUAD_NODES)
+        out = _kernels.dw_dkappa(*flat, d, _WINDOW, nodes, weights)
+        return torch.from_numpy(out).reshape(omw.shape)
     return _dw_dkappa_kernel(torch, omw, kappa, mean_w, d)
 
 
