@@ -5,6 +5,8 @@ calling some hundred small numpy operations; these kernels make one pass over th
 Each has an array twin that stays the reference (and the CUDA path), and the tests check that
 the two agree to rounding:
 
+- :func:`bessel_terms` is :func:`hvae.special._bessel_kernel_arrays` (Debye's expansion and the
+  backward recurrence, documented there);
 - :func:`wood_round` is a round of :func:`hvae.sampling._wood_torch` (Wood's rejection sampler);
 - :func:`dw_dkappa` is :func:`hvae.sampling._dw_dkappa_kernel` (the implicit-reparameterisation
   quadrature, whose math is documented there);
@@ -22,6 +24,77 @@ import math
 
 import numba
 import numpy as np
+
+
+@numba.njit(cache=True)
+def _debye_sum(t, v, a):
+    """sum_k u_k(t) / v^k = sum_k (t/v)^k sum_j a[k-1, j] t^(2j), k = 1..12."""
+    t2 = t * t
+    total = 0.0
+    tv = 1.0
+    for k in range(a.shape[0]):
+        tv *= t / v
+        poly = 0.0
+        for j in range(a.shape[1] - 1, -1, -1):  # Horner in t^2
+            poly = poly * t2 + a[k, j]
+        total += tv * poly
+    return total
+
+
+@numba.njit(cache=True)
+def _bessel_one(v, x, a, v0):
+    """(log I_v, I_{v+1}/I_v, rescaled log, d log_i/dx, d ratio/dx) at one v >= 0, x > 0."""
+    steps = max(math.ceil(v0 - v), 0.0)
+    top = v + steps
+    s0 = math.hypot(top, x)
+    sum0 = math.log1p(_debye_sum(top / s0, top, a))
+    log_i = s0 - top * math.asinh(top / x) - 0.5 * math.log(2 * math.pi * s0) + sum0
+    w = top + 1
+    s1 = math.hypot(w, x)
+    ds = (2 * w - 1) / (s1 + s0)
+    log_r = (ds - math.asinh(w / x) - top * math.log1p((1 + ds) / (top + s0))
+             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sum(w / s1, w, a)) - sum0)
+    gap = -math.expm1(log_r)
+    ratio = math.exp(log_r)
+    for j in range(int(steps)):  # orders top, ..., v + 1
+        t = (top - j) * (2 / x) - gap
+        gap = t / (1 + t)
+        ratio = 1 / (1 + t)
+        log_i += math.log1p(t)
+    c_over_x = (2 * v + 1) / x
+    if ratio < 0.5:
+        d_ratio = 1 - ratio * ratio - c_over_x * ratio
+    else:
+        d_ratio = (2 * gap - c_over_x) - gap * (gap - c_over_x)
+    d_ratio = max(d_ratio, 0.0)
+    if x * x <= 2 * (v + 1):  # the series of log 0F1(; v+1; x^2/4): no cancellation
+        term, total = 1.0, 0.0
+        for k in range(16):
+            term *= 0.25 * x * x / ((k + 1) * (v + 1 + k))
+            total += term
+        rescaled = math.log1p(total)
+    else:
+        rescaled = log_i + math.lgamma(v + 1) - v * math.log(0.5 * x)
+    return log_i, ratio, rescaled, ratio + v / x, d_ratio
+
+
+@numba.njit(cache=True)
+def bessel_terms(v, x, a, v0):
+    """:func:`_bessel_one` over 1-D arrays ``v``, ``x`` (x >= 0) of one length, with the limits
+    at x = 0."""
+    n = x.shape[0]
+    out = np.empty((5, n))
+    for i in range(n):
+        if x[i] == 0:  # ratio ~ x / (2v + 2), log I_v ~ v log x
+            zero_order = v[i] == 0
+            out[0, i] = 0.0 if zero_order else -math.inf
+            out[1, i] = 0.0
+            out[2, i] = 0.0
+            out[3, i] = 0.0 if zero_order else math.inf
+            out[4, i] = 1 / (2 * v[i] + 2)
+        else:
+            out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = _bessel_one(v[i], x[i], a, v0)
+    return out
 
 
 @numba.njit(cache=True)

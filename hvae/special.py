@@ -25,7 +25,9 @@ Method
    direction is the stable one for :math:`I` (the minimal solution), each step damping errors by
    :math:`r_k^2 \le 1`.
 
-Everything is computed in float64 and cast back to the input's dtype, on the input's device.
+Everything is computed in float64 and cast back to the input's dtype, on the input's device: on
+the CPU as one compiled loop over the batch (:func:`hvae._kernels.bessel_terms`), elsewhere as
+array operations in torch (:func:`_bessel_kernel_arrays`, its tested twin).
 
 Derivatives (exact, used by autograd):
 :math:`\partial_x \log I_v(x) = I_{v+1}/I_v + v/x`, and for :math:`R = I_v/I_{v-1}`,
@@ -41,6 +43,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.special
 import torch
+
+from hvae import _kernels
 
 __all__ = ["bessel_terms", "iv_ratio", "iv_ratio_bounds", "log_iv"]
 
@@ -148,31 +152,6 @@ def _log_iv_and_ratio(xp, v, x):
     return log_i + log_r_sum, r, q
 
 
-def _log_iv_and_ratio_cpu(v: np.ndarray, x: np.ndarray):
-    """numpy version of :func:`_log_iv_and_ratio`, taking scipy's ``ive`` where it is safe.
-
-    Where v <= 500, x <= 1000 and the scaled values ``ive`` are normal numbers, AMOS's
-    algorithm (scipy) is accurate to ~1e-13 relative in the ratio (checked against mpmath by the
-    tests) and costs two calls; elsewhere, and for what it cannot reach, the Debye kernel runs.
-    """
-    i_v = scipy.special.ive(v, x)
-    i_next = scipy.special.ive(v + 1, x)
-    if v.ndim == 0 and v <= 500 and x.max(initial=0) <= 1000:
-        fast = (i_v > 1e-250) & (i_next > 1e-290)
-    else:
-        fast = (v <= 500) & (x <= 1000) & (i_v > 1e-250) & (i_next > 1e-290)
-    if fast.all():  # the common case: nothing to patch, no zero to divide by
-        ratio = i_next / i_v
-        return np.log(i_v) + x, ratio, 1 - ratio
-    if not fast.any():
-        return _log_iv_and_ratio(np, v, x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_i, ratio = np.log(i_v) + x, i_next / i_v
-    slow = _log_iv_and_ratio(np, v, x)
-    return tuple(np.where(fast, f, s) for f, s in zip((log_i, ratio, 1 - ratio), slow,
-                                                       strict=True))
-
-
 def _log_series_0f1(xp, v, x, terms: int = 16):
     """log 0F1(; v+1; x^2/4) by its power series; used where x^2 <= 2 (v + 1), where term k+1
     is at most 1 / (2(k+1)) times term k, so 16 terms leave < 1e-18."""
@@ -186,14 +165,28 @@ def _bessel_kernel(xp, v, x):
 
     rescaled = log[Gamma(v+1) (2/x)^v I_v(x)];  d log_i/dx = ratio + v/x;
     d rescaled/dx = ratio;  d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x.
+
+    numpy arrays go to the compiled loop :func:`hvae._kernels.bessel_terms` (batches of
+    scalars: a loop beats some fifty array operations); torch tensors to
+    :func:`_bessel_kernel_arrays`, of which it is the twin.
     """
+    if xp is not np:
+        return _bessel_kernel_arrays(xp, v, x)
+    shape = np.broadcast_shapes(np.shape(v), np.shape(x))
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one: reshape first)
+    v, x = (np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+                                 .reshape(-1)) for a in (v, x))
+    table, _ = _debye_tables(np)
+    out = _kernels.bessel_terms(v, x, table, float(_V0))
+    return tuple(row.reshape(shape) for row in out)
+
+
+def _bessel_kernel_arrays(xp, v, x):
+    """:func:`_bessel_kernel` in array operations (numpy or torch): the CUDA path."""
     any_zero = not bool(x.all())
     zero = x == 0 if any_zero else None
     xs = xp.where(zero, 1.0, x) if any_zero else x
-    if xp is np:
-        log_i, ratio, gap = _log_iv_and_ratio_cpu(v, xs)
-    else:
-        log_i, ratio, gap = _log_iv_and_ratio(xp, v, xs)
+    log_i, ratio, gap = _log_iv_and_ratio(xp, v, xs)
     # d ratio/dx = 1 - r^2 - c r/x, c = 2v + 1. Where r is near 1 (x >> v) write it with
     # q = 1 - r as (2q - c/x) - q (q - c/x): only the first pair cancels (both ~ c/x), leaving
     # a relative error ~ eps * x instead of eps * x^2. Where r is small, the r-form is exact.
