@@ -233,8 +233,9 @@ def reflect(direction, g, rest_norm, omw, norm_eps):
 
 @numba.njit(cache=True)
 def fused_backward(grad_z, grad_kl, y, mu, norm, omw, kappa, mean_w, d_mean_w, window, nodes,
-                   weights):
-    """Gradients of the fused layer in r (n, d) and kappa (n,); see hvae.fused."""
+                   weights, with_kappa):
+    """Gradients of the fused layer in r (n, d) and kappa (n,); see hvae.fused. With
+    ``with_kappa`` false (a fixed kappa) the kappa gradient, and its quadrature, is skipped."""
     n, d = y.shape
     grad_dir = np.empty((n, d))
     grad_kappa = np.empty(n)
@@ -261,6 +262,9 @@ def fused_backward(grad_z, grad_kl, y, mu, norm, omw, kappa, mean_w, d_mean_w, w
             radial += grad_dir[i, j] * mu[i, j]
         for j in range(d):
             grad_dir[i, j] = (grad_dir[i, j] - radial * mu[i, j]) / norm[i]
+        if not with_kappa:
+            grad_kappa[i] = 0.0
+            continue
         # through q = 1 - w and the implicit dw/dkappa, plus dKL/dkappa = kappa A'
         q = omw[i]
         d_omw = -pole * (grad_z[i, 0] - g_dot_u * u[0])

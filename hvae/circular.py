@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Winding", "circular_correlation", "winding"]
+__all__ = ["Winding", "circular_correlation", "lon_lat", "winding"]
 
 
 def _angles(a: np.ndarray, name: str) -> np.ndarray:
@@ -120,3 +120,12 @@ def winding(theta: np.ndarray, phi: np.ndarray, n_bins: int = 36, min_count: int
     else:
         sign = 1.0 if steps[steps > 0].sum() >= -steps[steps < 0].sum() else -1.0
     return Winding(number, float(np.mean(np.sign(steps) == sign)), int(used.sum()))
+
+
+def lon_lat(u) -> tuple[np.ndarray, np.ndarray]:
+    """Longitude atan2(u_2, u_1) and latitude arcsin(u_3), in radians, of unit vectors ``u``
+    (..., 3) of R^3: the coordinates a map projection of S^2 (e.g. Mollweide) takes."""
+    u = np.asarray(u, dtype=np.float64)
+    if u.shape[-1] != 3:
+        raise ValueError(f"u: must have 3 coordinates in its last axis, got shape {u.shape}")
+    return np.arctan2(u[..., 1], u[..., 0]), np.arcsin(np.clip(u[..., 2], -1.0, 1.0))

@@ -47,6 +47,7 @@ __all__ = [
     "as_tensor",
     "balanced_subset",
     "cluster_accuracy",
+    "cluster_matching",
     "elbo_terms",
     "evaluate",
     "fixed_binarization",
@@ -347,6 +348,20 @@ def cluster_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
     Raises:
         ValueError: if the arrays are not 1-D of the same non-zero length.
     """
+    matched, _ = _matching(labels_true, labels_pred)
+    return float(matched / np.asarray(labels_true).size)
+
+
+def cluster_matching(labels_true: np.ndarray, labels_pred: np.ndarray) -> dict:
+    """The best one-to-one map from clusters to classes, ``{cluster: class}``, the matching of
+    :func:`cluster_accuracy` (clusters left unmatched, when there are more clusters than
+    classes, are not in the dict). Raises ``ValueError`` as :func:`cluster_accuracy`."""
+    return _matching(labels_true, labels_pred)[1]
+
+
+def _matching(labels_true, labels_pred) -> tuple[int, dict]:
+    """(number of points on the matched pairs, {cluster: class}) by the Hungarian algorithm
+    on the contingency table."""
     true = np.asarray(labels_true)
     pred = np.asarray(labels_pred)
     if true.ndim != 1 or pred.ndim != 1 or true.shape != pred.shape or true.size == 0:
@@ -357,5 +372,6 @@ def cluster_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
     table = np.zeros((classes.size, clusters.size), dtype=np.int64)
     np.add.at(table, (true_idx.ravel(), pred_idx.ravel()), 1)
     rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / true.size)
+    mapping = {clusters[c].item(): classes[r].item() for r, c in zip(rows, cols, strict=True)}
+    return int(table[rows, cols].sum()), mapping
 

@@ -82,6 +82,8 @@ __all__ = [
     "get_profile",
     "load_results",
     "main",
+    "PAPER_HEADLINE",
+    "headline_verdict",
     "model_gap",
     "paper_table1",
     "paper_table2",
@@ -505,16 +507,19 @@ def summarize(results: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], dic
 
 
 def model_gap(
-    summary: Mapping[tuple[str, int], Mapping[str, Any]], metric: str = "LL"
-) -> dict[int, dict[str, float]]:
+    summary: Mapping[tuple[str, int], Mapping[str, Any]], metric: str = "LL", n_se: float = 2.0
+) -> dict[int, dict[str, Any]]:
     r"""S-VAE minus N-VAE in ``metric``, per d, from the output of :func:`summarize`.
 
-    Returns ``{dim: {"diff": m_S - m_N, "se": se, "n_vmf": n_S, "n_normal": n_N}}`` for every
-    d that has runs of both models, sorted by d. ``se`` is the standard error of a difference of
-    two means over independent seeds, :math:`\sqrt{s_S^2/n_S + s_N^2/n_N}`; it is ``nan`` (not
-    estimable) unless both models have at least two runs with the metric.
+    Returns ``{dim: {"diff": m_S - m_N, "se": se, "ahead": call, "n_vmf": n_S,
+    "n_normal": n_N}}`` for every d that has runs of both models, sorted by d. ``se`` is the
+    standard error of a difference of two means over independent seeds,
+    :math:`\sqrt{s_S^2/n_S + s_N^2/n_N}`; it is ``nan`` (not estimable) unless both models have
+    at least two runs with the metric. ``ahead`` is ``"S-VAE"`` or ``"N-VAE"`` when the
+    difference exceeds ``n_se`` standard errors in that direction, ``"level"`` when it does
+    not, and ``None`` when ``se`` is ``nan``.
     """
-    gaps: dict[int, dict[str, float]] = {}
+    gaps: dict[int, dict[str, Any]] = {}
     dims = sorted({d for latent, d in summary if latent == "vmf"}
                   & {d for latent, d in summary if latent == "normal"})
     for d in dims:
@@ -522,13 +527,37 @@ def model_gap(
         if metric not in s_vmf or metric not in s_normal:
             continue
         var = sum(s[metric]["std"] ** 2 / s["n_runs"] for s in (s_vmf, s_normal))
-        gaps[d] = {
-            "diff": s_vmf[metric]["mean"] - s_normal[metric]["mean"],
-            "se": math.sqrt(var),  # nan propagates from a single run's nan std
-            "n_vmf": s_vmf["n_runs"],
-            "n_normal": s_normal["n_runs"],
-        }
+        diff, se = s_vmf[metric]["mean"] - s_normal[metric]["mean"], math.sqrt(var)
+        if math.isnan(se):  # nan propagates from a single run's nan std
+            ahead = None
+        else:
+            ahead = "S-VAE" if diff > n_se * se else "N-VAE" if diff < -n_se * se else "level"
+        gaps[d] = {"diff": diff, "se": se, "ahead": ahead, "n_vmf": s_vmf["n_runs"],
+                   "n_normal": s_normal["n_runs"]}
     return gaps
+
+
+# The paper's headline for Table 1: the sign of S-VAE minus N-VAE in LL at each d it names.
+PAPER_HEADLINE = {2: 1, 5: 1, 10: 1, 40: -1}
+
+
+def headline_verdict(gaps: Mapping[int, Mapping[str, Any]]) -> str:
+    """Whether the LL gaps of :func:`model_gap` bear out the paper's headline (the S-VAE ahead
+    for d <= 10, the N-VAE at d = 40: :data:`PAPER_HEADLINE`), as a phrase for the prose:
+    "holds ..." when every sign agrees (saying where a difference is within ``n_se`` standard
+    errors, i.e. not ``ahead``), "does not hold ..." otherwise, "cannot be checked ..." when a
+    d it names lacks runs of both models."""
+    if not set(PAPER_HEADLINE) <= set(gaps):
+        names = ", ".join(str(d) for d in PAPER_HEADLINE)
+        return f"cannot be checked: not every d it names ({names}) has runs of both models"
+    if any((gaps[d]["diff"] > 0) - (gaps[d]["diff"] < 0) != sign
+           for d, sign in PAPER_HEADLINE.items()):
+        return "does not hold on these runs"
+    level = [d for d in PAPER_HEADLINE if gaps[d]["ahead"] in ("level", None)]
+    if not level:
+        return "holds on these runs, every difference beyond two standard errors"
+    return ("holds in sign on these runs, but at d = " + ", ".join(str(d) for d in level)
+            + " the difference is within two standard errors")
 
 
 def _metric_order(name: str) -> tuple[int, int, str]:

@@ -85,14 +85,14 @@ class _FusedVmf(torch.autograd.Function):
     @staticmethod
     def forward(ctx, direction, kappa, generator):
         n, d = direction.shape
-        r = direction.detach().numpy().astype(np.float64)
-        k = kappa.detach().numpy().astype(np.float64)
+        r = direction.detach().numpy().astype(np.float64, copy=False)
+        k = kappa.detach().numpy().astype(np.float64, copy=False)
         if not (k.min() > 0 and k.max() < math.inf):  # NaN fails the first test
             raise ValueError("kappa must be positive and finite")
         _, mean_w, rescaled, _, d_mean_w = _bessel_kernel(np, np.asarray(0.5 * d - 1), k)
         # random numbers in the order and shapes of sample_vmf: the Gaussian block, then w
         g = torch.randn(n, d, dtype=direction.dtype, generator=generator).numpy()
-        g = g.astype(np.float64)
+        g = g.astype(np.float64)  # a copy even for float64: reflect writes y from it
         rest_norm, first_eps = _kernels.split_gaussian(g)
         if d == 3:
             omw = _exact_one_minus_w_d3(torch.from_numpy(k), generator).numpy()
@@ -117,7 +117,9 @@ class _FusedVmf(torch.autograd.Function):
         gz = np.zeros_like(y) if grad_z is None else grad_z.numpy().astype(np.float64)
         gkl = np.zeros_like(k) if grad_kl is None else grad_kl.numpy().astype(np.float64)
         nodes, weights = _gauss_legendre(_QUAD_NODES)
+        with_kappa = ctx.needs_input_grad[1]
         grad_dir, grad_kappa = _kernels.fused_backward(gz, gkl, y, mu, norm, omw, k, mean_w,
-                                                       d_mean_w, _WINDOW, nodes, weights)
+                                                       d_mean_w, _WINDOW, nodes, weights,
+                                                       with_kappa)
         return (torch.from_numpy(grad_dir).to(ctx.dtype),
-                torch.from_numpy(grad_kappa).to(ctx.dtype), None)
+                torch.from_numpy(grad_kappa).to(ctx.dtype) if with_kappa else None, None)

@@ -70,13 +70,13 @@ Hankel expansion of :math:`I_\nu` gives, as :math:`\kappa \to \infty`,
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from hvae.distributions import log_sphere_area
+from hvae.sampling import _gauss_legendre
 from hvae.special import bessel_terms, iv_ratio
 
 __all__ = [
@@ -158,12 +158,6 @@ def log_density_theta(theta, kappa: float, d: int) -> np.ndarray:
     return -2 * kappa * np.sin(0.5 * theta) ** 2 + shape_term + _log_norm_shifted(kappa, d)
 
 
-@lru_cache(maxsize=4)
-def _gauss_legendre(n: int = _GL_NODES) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [-1, 1] (cached: computing them costs O(n^2))."""
-    return np.polynomial.legendre.leggauss(n)
-
-
 def _breakpoints(kappa: float, d: int) -> np.ndarray:
     r"""Panel edges in :math:`\theta`: one local width of :math:`f_\theta` apart around its mode,
     clipped to :math:`[0, \pi]`."""
@@ -192,7 +186,7 @@ def _cumulative_theta(theta: np.ndarray, kappa: float, d: int, from_pi: bool) ->
     edges = _breakpoints(kappa, d)
     points, inverse = np.unique(np.concatenate([edges, theta.reshape(-1)]), return_inverse=True)
     a, b = points[:-1], points[1:]
-    nodes, weights = _gauss_legendre()
+    nodes, weights = _gauss_legendre(_GL_NODES)
     half = 0.5 * (b - a)
     dens = np.exp(log_density_theta((a + half)[:, None] + half[:, None] * nodes, kappa, d))
     pieces = half * (dens @ weights)
@@ -400,7 +394,7 @@ def tangent_projection(loc: torch.Tensor, w: torch.Tensor, sin_w: torch.Tensor,
 
     :math:`(I - \mu\mu^\top) g` is a standard Gaussian of the hyperplane orthogonal to
     :math:`\mu`, so its direction is uniform on that hyperplane's unit sphere :math:`S^{d-2}`:
-    the same law of :math:`z` as :func:`hvae.sampling.householder_rotation`, without a
+    the same law of :math:`z` as :func:`hvae.sampling.sample_vmf`, without a
     reflection, O(d) per draw. (The projection is 0 only when :math:`g \parallel \mu`, an
     event of probability 0.)
 

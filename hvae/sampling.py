@@ -46,6 +46,7 @@ from hvae.special import bessel_terms
 
 __all__ = [
     "attach_implicit_gradient",
+    "grid_cdf",
     "sample_one_minus_w",
     "sample_uniform_sphere",
     "sample_vmf",
@@ -181,6 +182,23 @@ def _exact_one_minus_w_d3(kappa: torch.Tensor, generator=None) -> torch.Tensor:
     return -torch.log1p(u * torch.expm1(-2 * kappa)) / kappa
 
 
+def grid_cdf(kappa: torch.Tensor, d: int, grid_size: int = 4096
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The tabulated CDF of :math:`w` behind ``method="inverse_cdf"``: the unnormalised density
+    :math:`e^{\kappa w}(1-w^2)^{(d-3)/2}` at the midpoints of ``grid_size`` equal cells of
+    [-1, 1] (in log space, its maximum subtracted), times the cell width, accumulated.
+
+    Returns ``(edges, cdf)``: the ``grid_size + 1`` cell edges and, per entry of ``kappa``
+    (flattened), the CDF at the edges, from 0 to 1 (shape (kappa.numel(), grid_size + 1)).
+    """
+    edges = torch.linspace(-1.0, 1.0, grid_size + 1, dtype=kappa.dtype, device=kappa.device)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    log_mass = kappa.reshape(-1, 1) * (mids - 1) + 0.5 * (d - 3) * torch.log1p(-mids * mids)
+    mass = torch.exp(log_mass - log_mass.max(-1, keepdim=True).values)
+    cdf = torch.cat([torch.zeros_like(mass[:, :1]), mass.cumsum(-1)], -1)
+    return edges, cdf / cdf[:, -1:]
+
+
 def _grid_one_minus_w(
     kappa: torch.Tensor, d: int, sample_shape: torch.Size, grid_size: int, generator=None
 ) -> torch.Tensor:
@@ -197,13 +215,8 @@ def _grid_one_minus_w(
       4096 cells: from :math:`\kappa \approx 1000` on, 20,000 draws);
     - it builds one table of ``grid_size`` cells per batch entry (memory batch x grid_size).
     """
-    edges = torch.linspace(-1.0, 1.0, grid_size + 1, dtype=kappa.dtype, device=kappa.device)
-    mids = 0.5 * (edges[1:] + edges[:-1])
+    edges, cdf = grid_cdf(kappa, d, grid_size)
     flat = kappa.reshape(-1, 1)
-    log_mass = flat * (mids - 1) + 0.5 * (d - 3) * torch.log1p(-mids * mids)
-    mass = torch.exp(log_mass - log_mass.max(-1, keepdim=True).values)
-    cdf = torch.cat([torch.zeros_like(mass[:, :1]), mass.cumsum(-1)], -1)
-    cdf = cdf / cdf[:, -1:]
     n = math.prod(sample_shape)
     u = torch.rand(flat.shape[0], n, dtype=kappa.dtype, device=kappa.device, generator=generator)
     cell = torch.searchsorted(cdf, u, right=True).clamp(1, grid_size) - 1
@@ -221,7 +234,6 @@ def sample_one_minus_w(
     grid_size: int = 4096,
     generator: torch.Generator | None = None,
     first_eps: torch.Tensor | None = None,
-    mean_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draw :math:`1 - w`, :math:`w = \langle\mu, z\rangle`, for a vMF draw :math:`z`.
 
@@ -235,8 +247,6 @@ def sample_one_minus_w(
         generator: optional ``torch.Generator`` for reproducible draws.
         first_eps: optional Beta((d-1)/2, (d-1)/2) draws (shape sample_shape + kappa.shape) for
             the rejection sampler's first round; see :func:`sample_vmf`.
-        mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
-            implicit gradient needs it and otherwise computes it.
 
     Returns:
         float64 tensor of 1 - w in [0, 2], differentiable in ``kappa`` (exactly for ``"exact"``,
@@ -255,12 +265,12 @@ def sample_one_minus_w(
                                     generator)
         else:
             omw = _wood_one_minus_w(kappa.detach().expand(shape), d, first_eps, generator)
-    return attach_implicit_gradient(omw, kappa.expand(shape), d,
-                                    None if mean_w is None else mean_w.expand(shape))
+    return attach_implicit_gradient(omw, kappa.expand(shape), d)
 
 
 @lru_cache(maxsize=4)
 def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (cached: computing them costs O(n^2))."""
     return np.polynomial.legendre.leggauss(n)
 
 
@@ -322,31 +332,28 @@ def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
 
 class _ImplicitOneMinusW(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, omw: torch.Tensor, kappa: torch.Tensor, d: int, mean_w):
+    def forward(ctx, omw: torch.Tensor, kappa: torch.Tensor, d: int):
         ctx.save_for_backward(omw, kappa)
-        ctx.d, ctx.mean_w = d, mean_w
+        ctx.d = d
         return omw.clone()
 
     @staticmethod
     def backward(ctx, grad_out):
         omw, kappa = ctx.saved_tensors
         with torch.no_grad():
-            d_omw = -_dw_dkappa(omw, kappa, ctx.d, ctx.mean_w)
-        return None, grad_out * d_omw, None, None
+            d_omw = -_dw_dkappa(omw, kappa, ctx.d)
+        return None, grad_out * d_omw, None
 
 
-def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int,
-                             mean_w: torch.Tensor | None = None) -> torch.Tensor:
+def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
     r"""Return ``omw`` unchanged, with d(omw)/d(kappa) given by implicit reparameterisation.
 
     ``omw`` (1 - w) and ``kappa`` are float64 tensors of the same shape; ``omw`` carries no
-    gradient of its own (it came from a sampler). ``mean_w``, :math:`A_d(\kappa)` of the same
-    shape, is computed when not given.
+    gradient of its own (it came from a sampler).
     """
     if not kappa.requires_grad:
         return omw
-    mean_w = None if mean_w is None else mean_w.detach()
-    return _ImplicitOneMinusW.apply(omw.detach(), kappa, d, mean_w)
+    return _ImplicitOneMinusW.apply(omw.detach(), kappa, d)
 
 
 def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
@@ -379,7 +386,9 @@ def sample_vmf(
     Args:
         loc: unit mean directions (batch + (d,)), any float dtype; the draws have its dtype.
         kappa: concentrations, float64, batch shape.
-        sample_shape, method, generator, mean_w: as in :func:`sample_one_minus_w`.
+        sample_shape, method, generator: as in :func:`sample_one_minus_w`.
+        mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
+            implicit gradient needs it and otherwise computes it.
     """
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape

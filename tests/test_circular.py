@@ -95,3 +95,15 @@ def test_winding_of_a_collapsed_or_folded_code():
         winding(np.zeros(10), np.zeros(10))
     with pytest.raises(ValueError, match="n_bins"):
         winding(theta, theta, n_bins=2)
+
+
+def test_lon_lat_of_known_points():
+    from hvae.circular import lon_lat
+
+    u = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0], [0, -1.0, 0], [-1.0, 0, 1e-17]])
+    lon, lat = lon_lat(u)
+    assert np.allclose(lon, [0, np.pi / 2, 0, -np.pi / 2, np.pi])
+    assert np.allclose(lat, [0, 0, np.pi / 2, 0, 0])
+    assert lon_lat(np.array([0, 0, 1 + 1e-15]))[1] == np.pi / 2  # clipped, not nan
+    with pytest.raises(ValueError, match="3 coordinates"):
+        lon_lat(np.ones((4, 2)))

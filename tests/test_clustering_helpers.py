@@ -226,3 +226,14 @@ def test_symmetric_in_its_arguments_and_accepts_strings():
 def test_bad_shapes_raise(true, pred):
     with pytest.raises(ValueError):
         cluster_accuracy(true, pred)
+
+
+def test_cluster_matching_is_the_permutation_behind_the_accuracy():
+    from hvae.evaluate import cluster_matching
+
+    true = np.array([0, 0, 1, 1, 2, 2, 2])
+    pred = np.array([5, 5, 3, 3, 7, 7, 3])  # 5 -> 0, 3 -> 1, 7 -> 2
+    assert cluster_matching(true, pred) == {5: 0, 3: 1, 7: 2}
+    # more clusters than classes: the smallest cluster stays unmatched
+    assert cluster_matching(np.array([0, 0, 1, 1]), np.array([4, 4, 6, 9])) in (
+        {4: 0, 6: 1}, {4: 0, 9: 1})

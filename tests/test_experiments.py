@@ -274,6 +274,24 @@ def test_model_gap_is_the_difference_of_means_with_welch_standard_error():
     assert (gaps[5]["n_vmf"], gaps[5]["n_normal"]) == (2, 3)
     assert gaps[2]["diff"] == pytest.approx(5.0) and math.isnan(gaps[2]["se"])
     assert ex.model_gap(ex.summarize(results), metric="knn_100") == {}
+    # 7 > 2 SE (2.5): the S-VAE is ahead; one seed: no call
+    assert gaps[5]["ahead"] == "S-VAE" and gaps[2]["ahead"] is None
+    assert ex.model_gap(ex.summarize(results), n_se=3.0)[5]["ahead"] == "level"
+
+
+def _gap(diff, se):
+    ahead = "S-VAE" if diff > 2 * se else "N-VAE" if diff < -2 * se else "level"
+    return {"diff": diff, "se": se, "ahead": ahead}
+
+
+def test_headline_verdict_reads_signs_and_calls():
+    clear = {2: _gap(3.0, 1.0), 5: _gap(2.0, 0.5), 10: _gap(1.0, 0.2), 40: _gap(-2.0, 0.4)}
+    assert ex.headline_verdict(clear).startswith("holds on these runs, every difference")
+    mixed = {**clear, 5: _gap(0.7, 0.6), 10: _gap(0.01, 0.2)}
+    assert ex.headline_verdict(mixed) == ("holds in sign on these runs, but at d = 5, 10 the "
+                                          "difference is within two standard errors")
+    assert ex.headline_verdict({**clear, 40: _gap(0.5, 0.1)}) == "does not hold on these runs"
+    assert ex.headline_verdict({2: clear[2]}).startswith("cannot be checked")
 
 
 # ------------------------------------------------------------------------------ the paper
