@@ -26,12 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-import torch
-
-from hvae import data as hdata
 from hvae._io import write_json
-from hvae.evaluate import evaluate, fixed_binarization, knn_accuracy, latent_codes
+from hvae._validation import check_int, resolve_device
+from hvae.data import DATASETS, fixed_binarization, load_dataset
+from hvae.evaluate import evaluate, knn_accuracy, latent_codes
 from hvae.models import LATENTS, VAE
 from hvae.train import (
     CHECKPOINT,
@@ -42,15 +40,7 @@ from hvae.train import (
     train,
 )
 
-__all__ = ["DATASETS", "load_dataset", "main"]
-
-DATASETS = ("mnist", "circle")
-#: (number of points, sampling seed) of each split of the circle data.
-CIRCLE_SPLITS: dict[str, tuple[int, int]] = {
-    "train": (3000, 0),
-    "validation": (500, 1),
-    "test": (1000, 2),
-}
+__all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,28 +53,6 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-
-
-def load_dataset(
-    dataset: str, split: str, *, limit: int | None = None, source: str = "auto"
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(images, labels, source) of one split; at most ``limit`` examples (the first ones).
-
-    ``source`` (MNIST only) is passed to :func:`hvae.data.load_mnist`; the returned source
-    says which data were actually used (``"mnist"``, ``"mnist-5k-subset"`` or ``"circle"``).
-    """
-    if dataset == "mnist":
-        mnist = hdata.load_mnist(split=split, source=source)
-        images, labels, used = mnist.images, mnist.labels, mnist.source
-    elif dataset == "circle":
-        n, seed = CIRCLE_SPLITS[split]
-        circle = hdata.make_circle_data(n=n, seed=seed)
-        images, labels, used = circle.x, circle.labels, "circle"
-    else:
-        raise ValueError(f"dataset: must be one of {DATASETS}, got {dataset!r}")
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    return images, labels, used
 
 
 def _model_for(args: argparse.Namespace) -> VAE:
@@ -100,14 +68,6 @@ def _model_for(args: argparse.Namespace) -> VAE:
     )
 
 
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} requested but CUDA is not available")
-    return name
-
-
 # --------------------------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------------------------
@@ -115,10 +75,9 @@ def _device(name: str) -> str:
 
 def _train(args: argparse.Namespace) -> None:
     for name in ("dim", "epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit: must be >= 1, got {args.limit}")
+        check_int(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
+    if args.limit is not None:
+        check_int(args.limit, "--limit", minimum=1)
     out = Path(args.out)
     if args.resume and not (out / CHECKPOINT).is_file():
         raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
@@ -132,7 +91,7 @@ def _train(args: argparse.Namespace) -> None:
         patience=args.patience or None,
         seed=args.seed,
         binarize=args.dataset == "mnist",
-        device=_device(args.device),
+        device=str(resolve_device(args.device, "--device")),
     )
     seed_everything(args.seed)
     model = _model_for(args)
@@ -163,10 +122,9 @@ def _load_run(run_dir: Path, device: str) -> tuple[VAE, dict[str, Any], dict[str
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    if args.iw_samples < 0:
-        raise ValueError(f"--iw-samples: must be >= 0, got {args.iw_samples}")
+    check_int(args.iw_samples, "--iw-samples", minimum=0)
     run_dir = Path(args.run_dir)
-    model, config, ckpt = _load_run(run_dir, _device(args.device))
+    model, config, ckpt = _load_run(run_dir, str(resolve_device(args.device, "--device")))
     data = config["data"]
     source = data["source"] if data["dataset"] == "mnist" else "auto"
     limit = args.limit if args.limit is not None else data.get("limit")
@@ -192,8 +150,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _print_report(run_dir: Path, config: dict[str, Any], report: dict[str, Any]) -> None:
     m, d = config["model"], config["data"]
+    dim = m.get("manifold_dim", m.get("dim"))  # "dim": run directories from before the rename
     print(
-        f"{run_dir}: {m['latent']}, d={m['dim']}, {d['source']} {report['split']} "
+        f"{run_dir}: {m['latent']}, d={dim}, {d['source']} {report['split']} "
         f"(n={report['n']}), best epoch {report['best_epoch']}"
     )
     for key in ("LL", "ELBO", "RE", "KL"):

@@ -17,7 +17,7 @@ of ``sample_chunk`` and folded into a running log-sum-exp, so memory is bounded 
 ``batch_size * sample_chunk * input_dim`` numbers whatever S is.
 
 **Reproducibility.** Binary data are evaluated on one *fixed* binarisation
-(:func:`fixed_binarization`, seeded), and all latent samples are drawn inside
+(:func:`hvae.data.fixed_binarization`, seeded), and all latent samples are drawn inside
 ``torch.random.fork_rng`` from a given seed: results depend only on the model, the data and
 the seed, and the caller's random state is left untouched.
 
@@ -40,21 +40,20 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from hvae.data import as_tensor, fixed_binarization
 from hvae.models import Terms
 
 __all__ = [
-    "Summary",
-    "as_tensor",
+    "ExampleSummary",
     "balanced_subset",
     "cluster_accuracy",
     "cluster_matching",
     "elbo_terms",
     "evaluate",
-    "fixed_binarization",
     "iw_log_likelihood",
     "knn_accuracy",
     "latent_codes",
-    "summarize",
+    "summarize_examples",
 ]
 
 
@@ -63,21 +62,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-def as_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``images`` as a float32 tensor (2-D: one example per row)."""
-    x = torch.as_tensor(images, dtype=torch.float32)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"images: need shape (n, features) with n >= 1, got {tuple(x.shape)}")
-    return x
-
-
-def fixed_binarization(images: np.ndarray | torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """One seeded draw of binary pixels ``Bernoulli(intensity)`` (float32 0/1 tensor)."""
-    x = as_tensor(images)
-    return torch.bernoulli(x, generator=torch.Generator().manual_seed(seed))
-
-
-def _device(model: torch.nn.Module) -> torch.device:
+def _model_device(model: torch.nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
@@ -124,7 +109,7 @@ def elbo_terms(
 
     One posterior sample per example, drawn from ``seed``; ``elbo = rec - kl``.
     """
-    device = _device(model)
+    device = _model_device(model)
     recs, kls = [], []
     with _eval_mode(model), _seeded(seed, device):
         for sl in _batches(x.shape[0], batch_size):
@@ -176,7 +161,7 @@ def iw_log_likelihood(
         )
     if getattr(model, "latent", None) == "ae":
         raise ValueError("latent 'ae': a plain auto-encoder defines no likelihood p(x)")
-    device = _device(model)
+    device = _model_device(model)
     out = []
     with _eval_mode(model), _seeded(seed, device):
         for sl in _batches(x.shape[0], batch_size):
@@ -185,7 +170,7 @@ def iw_log_likelihood(
 
 
 @dataclass(frozen=True)
-class Summary:
+class ExampleSummary:
     """Mean and standard error of the mean of a per-example quantity."""
 
     mean: float
@@ -196,13 +181,13 @@ class Summary:
         return f"{self.mean:{spec}} ± {self.sem:{spec}}"
 
 
-def summarize(values: torch.Tensor | np.ndarray) -> Summary:
+def summarize_examples(values: torch.Tensor | np.ndarray) -> ExampleSummary:
     """Mean and standard error (sample std / sqrt(n); 0 for n = 1) of a 1-D array."""
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         raise ValueError("values: empty")
     sem = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
-    return Summary(float(v.mean()), sem)
+    return ExampleSummary(float(v.mean()), sem)
 
 
 def evaluate(
@@ -230,10 +215,10 @@ def evaluate(
             model, x, iw_samples, batch_size=batch_size, sample_chunk=sample_chunk, seed=seed + 1
         )
         report["iw_samples"] = iw_samples
-        report["LL"] = asdict(summarize(ll))
-    report["ELBO"] = asdict(summarize(rec - kl))
-    report["RE"] = asdict(summarize(rec))
-    report["KL"] = asdict(summarize(kl))
+        report["LL"] = asdict(summarize_examples(ll))
+    report["ELBO"] = asdict(summarize_examples(rec - kl))
+    report["RE"] = asdict(summarize_examples(rec))
+    report["KL"] = asdict(summarize_examples(kl))
     return report
 
 
@@ -257,7 +242,7 @@ def latent_codes(
     intensities, i.e. inputs like those it was trained on.
     """
     x = fixed_binarization(images, seed) if binarize else as_tensor(images)
-    device = _device(model)
+    device = _model_device(model)
     with _eval_mode(model):
         codes = [model.embed(x[sl].to(device)).cpu() for sl in _batches(x.shape[0], batch_size)]
     return torch.cat(codes).numpy()

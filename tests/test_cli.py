@@ -40,7 +40,7 @@ def test_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
     assert train.stdout == "" and train.stderr == ""  # --quiet
     assert {p.name for p in out.iterdir()} == {"checkpoint.pt", "config.json", "history.json"}
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["latent"] == "vmf" and config["model"]["dim"] == 1
+    assert config["model"]["latent"] == "vmf" and config["model"]["manifold_dim"] == 1
     assert config["model"]["likelihood"] == "gaussian" and config["model"]["input_dim"] == 100
     assert config["data"] == {"dataset": "circle", "source": "circle", "limit": 200}
 

@@ -10,16 +10,15 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal, Normal
 
-from hvae.data import load_mnist
+from hvae.data import fixed_binarization, load_mnist
 from hvae.evaluate import (
     balanced_subset,
     elbo_terms,
     evaluate,
-    fixed_binarization,
     iw_log_likelihood,
     knn_accuracy,
     latent_codes,
-    summarize,
+    summarize_examples,
 )
 from hvae.models import VAE
 
@@ -204,8 +203,8 @@ def test_evaluate_autoencoder_has_no_ll() -> None:
     assert report["KL"] == {"mean": 0.0, "sem": 0.0}
 
 
-def test_summarize() -> None:
-    s = summarize(np.array([1.0, 2.0, 3.0, 6.0]))
+def test_summarize_examples() -> None:
+    s = summarize_examples(np.array([1.0, 2.0, 3.0, 6.0]))
     assert s.mean == 3.0
     assert math.isclose(s.sem, np.std([1, 2, 3, 6], ddof=1) / 2)
     assert f"{s:.1f}" == "3.0 ± 1.1"
