@@ -15,15 +15,43 @@ the two agree to rounding:
   of :class:`hvae.fused._FusedVmf`, whose math is documented there and in
   :class:`hvae.sampling._VmfDraw`.
 
-Compiled on first use and cached next to this file (``cache=True``).
+Compiled on first use and cached next to this file (``cache=True``). Also here, since the
+compiled quadratures take its nodes and weights: :func:`gauss_legendre`, the one Gauss-Legendre
+rule of the package (the w-marginal's CDF and Wood's naive-gradient expectation use it too).
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numba
 import numpy as np
+
+__all__ = [
+    "QUAD_NODES",
+    "QUAD_WINDOW",
+    "bessel_terms",
+    "dw_dkappa",
+    "fused_backward",
+    "gauss_legendre",
+    "reflect",
+    "split_gaussian",
+    "symmetric_beta",
+    "wood_round",
+]
+
+#: Gauss-Legendre nodes of the implicit-gradient quadrature: as accurate as 64 or 128 nodes
+#: (to 3e-10 relative) from d = 2 to 10^4.
+QUAD_NODES = 32
+#: Half-width of the quadrature window, in units of the local width of the w-density.
+QUAD_WINDOW = 12.0
+
+
+@lru_cache(maxsize=4)
+def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (cached: computing them costs O(n^2))."""
+    return np.polynomial.legendre.leggauss(n)
 
 
 @numba.njit(cache=True)

@@ -8,15 +8,15 @@ about 280 operator calls forward and backward (torch.profiler, batch of 64, d = 
 this node), and on the CPU their dispatch costs more than the arithmetic.
 :func:`vmf_rsample_kl` computes the same thing in float64 inside one
 :class:`torch.autograd.Function` whose backward is written out, its loops compiled
-(:mod:`hvae._kernels`, numba) and Wood's sampler and the Bessel functions shared with the generic
+(``hvae._kernels``, numba) and Wood's sampler and the Bessel functions shared with the generic
 path:
 
 - through the reflection :math:`z = H(\mu) y` and the normalisation
   :math:`\mu = r / \lVert r\rVert`:
   :math:`\partial L/\partial r = (g_\mu - \mu\langle g_\mu, \mu\rangle)/\lVert r\rVert`, with
-  :math:`g_\mu` as in :class:`hvae.sampling._VmfDraw`;
+  :math:`g_\mu` as in ``hvae.sampling._VmfDraw``;
 - through :math:`w`: implicit reparameterisation, :math:`\partial w/\partial\kappa` by the
-  quadrature of :func:`hvae.sampling._dw_dkappa_kernel`;
+  quadrature of ``hvae.sampling._dw_dkappa_kernel``;
 - through the KL: :math:`\partial_\kappa \mathrm{KL} = A + \kappa A' - L' = \kappa A'`, since
   :math:`L' = A`, with :math:`A' = 1 - A^2 - \frac{d-1}{\kappa} A` (no cancelling difference).
 
@@ -36,15 +36,10 @@ import torch.nn.functional as F
 from torch.distributions import kl_divergence
 
 from hvae import _kernels
+from hvae._validation import fail
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
-from hvae.sampling import (
-    _QUAD_NODES,
-    _WINDOW,
-    _exact_one_minus_w_d3,
-    _gauss_legendre,
-    _wood_one_minus_w,
-)
-from hvae.special import _bessel_kernel
+from hvae.sampling import sample_one_minus_w
+from hvae.special import bessel_terms_and_derivatives
 
 __all__ = ["vmf_rsample_kl"]
 
@@ -68,10 +63,11 @@ def vmf_rsample_kl(
         differentiable in ``direction`` and ``kappa``.
     """
     if direction.dim() != 2 or kappa.shape != direction.shape[:1]:
-        raise ValueError(f"direction must be (n, d) and kappa (n,), got "
-                         f"{tuple(direction.shape)} and {tuple(kappa.shape)}")
+        raise fail("direction", "(n, d) with kappa (n,)",
+                   f"{tuple(direction.shape)} with kappa {tuple(kappa.shape)}")
     if direction.shape[1] < 2:
-        raise ValueError(f"direction must have d >= 2 columns, got {direction.shape[1]}")
+        raise fail("direction", "(n, d) with d >= 2 columns (the ambient dimension)",
+                   tuple(direction.shape))
     if direction.device.type != "cpu":  # dispatch is not the bottleneck there
         q = VonMisesFisher(F.normalize(direction, dim=-1, eps=_NORM_EPS), kappa,
                            validate_args=False)
@@ -88,17 +84,19 @@ class _FusedVmf(torch.autograd.Function):
         r = direction.detach().numpy().astype(np.float64, copy=False)
         k = kappa.detach().numpy().astype(np.float64, copy=False)
         if not (k.min() > 0 and k.max() < math.inf):  # NaN fails the first test
-            raise ValueError("kappa must be positive and finite")
-        _, mean_w, rescaled, _, d_mean_w = _bessel_kernel(np, np.asarray(0.5 * d - 1), k)
+            bad = k[~((k > 0) & (k < math.inf))]
+            raise fail("kappa", "positive and finite", float(bad[0]))
+        _, mean_w, rescaled, _, d_mean_w = (t.numpy() for t in bessel_terms_and_derivatives(
+            0.5 * d - 1, torch.from_numpy(k)))
         # random numbers in the order and shapes of sample_vmf: the Gaussian block, then w
         g = torch.randn(n, d, dtype=direction.dtype, generator=generator).numpy()
         g = g.astype(np.float64)  # a copy even for float64: reflect writes y from it
         rest_norm, first_eps = _kernels.split_gaussian(g)
-        if d == 3:
-            omw = _exact_one_minus_w_d3(torch.from_numpy(k), generator).numpy()
-        else:
-            omw = _wood_one_minus_w(torch.from_numpy(k), d, torch.from_numpy(first_eps),
-                                    generator).numpy()
+        # exact inversion for d = 3, Wood's sampler from first_eps otherwise (kappa carries no
+        # gradient here: the backward below is written out)
+        omw = sample_one_minus_w(torch.from_numpy(k), d, generator=generator,
+                                 first_eps=None if d == 3 else torch.from_numpy(first_eps)
+                                 ).numpy()
         # normalisation and the Householder reflection carrying the pole s e1 to mu
         z, y, mu, norm = _kernels.reflect(r, g, rest_norm, omw, _NORM_EPS)
         # numpy arrays, not tensors: nothing here is differentiated twice (once_differentiable)
@@ -116,10 +114,10 @@ class _FusedVmf(torch.autograd.Function):
         y, mu, norm, omw, k, mean_w, d_mean_w = ctx.saved
         gz = np.zeros_like(y) if grad_z is None else grad_z.numpy().astype(np.float64)
         gkl = np.zeros_like(k) if grad_kl is None else grad_kl.numpy().astype(np.float64)
-        nodes, weights = _gauss_legendre(_QUAD_NODES)
+        nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
         with_kappa = ctx.needs_input_grad[1]
-        grad_dir, grad_kappa = _kernels.fused_backward(gz, gkl, y, mu, norm, omw, k, mean_w,
-                                                       d_mean_w, _WINDOW, nodes, weights,
-                                                       with_kappa)
+        grad_dir, grad_kappa = _kernels.fused_backward(
+            gz, gkl, y, mu, norm, omw, k, mean_w, d_mean_w, _kernels.QUAD_WINDOW, nodes, weights,
+            with_kappa)
         return (torch.from_numpy(grad_dir).to(ctx.dtype),
                 torch.from_numpy(grad_kappa).to(ctx.dtype) if with_kappa else None, None)

@@ -31,31 +31,39 @@ equals minus the one over :math:`[\theta_w, \pi]`; we integrate over the side aw
 where the integrand decays monotonically from :math:`\theta_w`, by Gauss-Legendre quadrature on
 a window of 12 local widths. This is unbiased for any differentiable function of the sample
 (unlike dropping the rejection sampler's correction term, which biases the gradient).
+
+Also here: Wood's envelope parameters (:func:`wood_envelope`, which the sampler uses; the rest
+of the analysis of the envelope is in :mod:`hvae.wood`) and :func:`tangent_projection`, the
+Householder-free way to put :math:`w` on the sphere. ``d`` is the *ambient* dimension
+throughout.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
 
 from hvae import _kernels
+from hvae._validation import check_choice, fail
 from hvae.special import bessel_terms
 
 __all__ = [
+    "METHODS",
     "attach_implicit_gradient",
     "grid_cdf",
     "sample_one_minus_w",
     "sample_uniform_sphere",
     "sample_vmf",
+    "tangent_projection",
+    "wood_envelope",
 ]
 
+#: The ways to draw w: ``"auto"`` (exact for d = 3, rejection otherwise), ``"rejection"``
+#: (Wood 1994), ``"exact"`` (inverse CDF, d = 3 only), ``"inverse_cdf"`` (a grid; approximate).
 METHODS = ("auto", "rejection", "exact", "inverse_cdf")
 _MAX_ROUNDS = 10_000
-_QUAD_NODES = 32  # as accurate as 64 or 128 nodes (to 3e-10 relative) from d = 2 to 10^4
-_WINDOW = 12.0  # quadrature window, in units of the local width of the w-density
 
 
 def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
@@ -86,6 +94,23 @@ def _symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tenso
     return _beta_from_gaussian(z, torch.sqrt(2 * gamma))
 
 
+def wood_envelope(kappa: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Wood's (1994) envelope parameters :math:`(b, x_0, c)` for the vMF on :math:`S^{d-1}`
+    (d ambient), :math:`m = d - 1`:
+
+    .. math:: b = \frac{m}{2\kappa + \sqrt{4\kappa^2 + m^2}}
+                = \frac{\sqrt{4\kappa^2+m^2} - 2\kappa}{m},\quad
+              x_0 = \frac{1-b}{1+b},\quad c = \kappa x_0 + m\log(1 - x_0^2).
+
+    Differentiable in ``kappa`` (a float64 tensor).
+    """
+    m = d - 1
+    b = m / (2 * kappa + torch.sqrt(4 * kappa * kappa + m * m))
+    x0 = (1 - b) / (1 + b)
+    c = kappa * x0 + m * torch.log(4 * b / (1 + b) ** 2)  # 1 - x0^2 = 4b / (1+b)^2
+    return b, x0, c
+
+
 def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None = None,
                       generator=None) -> torch.Tensor:
     r"""1 - w by Wood's (1994) rejection sampler, vectorised over ``kappa`` (float64).
@@ -95,7 +120,8 @@ def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | Non
     :math:`1 - w = \frac{2b\varepsilon}{1 - (1-b)\varepsilon}`, with the envelope parameter in its
     cancellation-free form :math:`b = (d-1) / (2\kappa + \sqrt{4\kappa^2 + (d-1)^2})`.
     Accept when :math:`\log u \le \kappa (w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`,
-    :math:`x_0 = \frac{1-b}{1+b}`.
+    :math:`x_0 = \frac{1-b}{1+b}` (:func:`wood_envelope`; on the CPU the compiled
+    :func:`hvae._kernels.wood_round` evaluates the same formulas).
 
     ``first_eps`` (optional, same shape as ``kappa``) are the first round's Beta draws. Later
     rounds draw several proposals for each still-rejected entry and keep the first accepted (the
@@ -148,8 +174,7 @@ def _wood_torch(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None,
         return omw, torch.log(u) <= log_accept
 
     flat = kappa.reshape(-1).contiguous()
-    b = m / (2 * flat + torch.sqrt(4 * flat * flat + m * m))
-    x0 = (1 - b) / (1 + b)
+    b, x0, _ = wood_envelope(flat, d)
     params = (flat, b, x0, 2 * b / (1 + b), torch.log1p(x0))
     if first_eps is None:
         first_eps = _symmetric_beta(flat.shape, d, kappa.device, generator)
@@ -204,7 +229,7 @@ def _grid_one_minus_w(
 ) -> torch.Tensor:
     r"""1 - w by the numeric inverse CDF on a uniform grid of w in [-1, 1].
 
-    The source document's method: tabulate :math:`e^{\kappa w}(1-w^2)^{(d-3)/2}` at the midpoints
+    The textbook numeric method: tabulate :math:`e^{\kappa w}(1-w^2)^{(d-3)/2}` at the midpoints
     of ``grid_size`` equal cells, accumulate the cell masses into a CDF and invert it by linear
     interpolation within a cell. It is approximate, and kept so that the book can show how:
 
@@ -252,10 +277,10 @@ def sample_one_minus_w(
         float64 tensor of 1 - w in [0, 2], differentiable in ``kappa`` (exactly for ``"exact"``,
         by implicit reparameterisation otherwise).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_choice(method, "method", METHODS)
     if method == "exact" and d != 3:
-        raise ValueError(f"method='exact' exists only for d = 3, got d = {d}")
+        raise fail("method", f"one of {METHODS} other than 'exact' for d = {d} ('exact' "
+                   "exists only for d = 3)", method)
     shape = torch.Size(sample_shape) + kappa.shape
     if method == "exact" or (method == "auto" and d == 3):
         return _exact_one_minus_w_d3(kappa.expand(shape), generator)
@@ -266,12 +291,6 @@ def sample_one_minus_w(
         else:
             omw = _wood_one_minus_w(kappa.detach().expand(shape), d, first_eps, generator)
     return attach_implicit_gradient(omw, kappa.expand(shape), d)
-
-
-@lru_cache(maxsize=4)
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [-1, 1] (cached: computing them costs O(n^2))."""
-    return np.polynomial.legendre.leggauss(n)
 
 
 def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
@@ -286,7 +305,7 @@ def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
     cos_mode = at_most(2 * kappa / ((d - 2) + xp.sqrt((d - 2) ** 2 + 4 * kappa * kappa)), 1.0)
     sin2_mode = (1 - cos_mode) * (1 + cos_mode)
     curvature = kappa * cos_mode + (d - 2) / xp.where(sin2_mode > 0, sin2_mode, math.inf)
-    width = _WINDOW / xp.sqrt(at_least(curvature, 1e-300))
+    width = _kernels.QUAD_WINDOW / xp.sqrt(at_least(curvature, 1e-300))
     towards_pole = theta_w <= xp.arccos(cos_mode)  # integrate over [theta_w - L, theta_w]
     # the window is measured at the mode; where it reaches most of the way to the end of the
     # side (flat tails, e.g. d = 3 near theta = pi) take the whole side instead
@@ -295,7 +314,7 @@ def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
     # step direction along theta: -1 towards the pole ([theta_w - L, theta_w], counted
     # positive), +1 away from it ([theta_w, theta_w + L], counted negative)
     sign = 1 - 2 * towards_pole
-    nodes, weights = _gauss_legendre(_QUAD_NODES)
+    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
     if xp is torch:
         nodes, weights = (torch.as_tensor(a, device=omw.device) for a in (nodes, weights))
     # integrand at theta = theta_w - sign L (x + 1)/2, x the nodes on [-1, 1], in terms of
@@ -324,8 +343,8 @@ def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
     if omw.device.type == "cpu":
         flat = (np.ascontiguousarray(a.numpy(), dtype=np.float64).reshape(-1)
                 for a in (omw, kappa, mean_w))
-        nodes, weights = _gauss_legendre(_QUAD_NODES)
-        out = _kernels.dw_dkappa(*flat, d, _WINDOW, nodes, weights)
+        nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
+        out = _kernels.dw_dkappa(*flat, d, _kernels.QUAD_WINDOW, nodes, weights)
         return torch.from_numpy(out).reshape(omw.shape)
     return _dw_dkappa_kernel(torch, omw, kappa, mean_w, d)
 
@@ -361,6 +380,30 @@ def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
     """Uniform points of S^{d-1} in R^d, shape + (d,): the kappa = 0 limit of the vMF."""
     g = torch.randn(*shape, d, dtype=dtype, device=device, generator=generator)
     return g / torch.linalg.vector_norm(g, dim=-1, keepdim=True)
+
+
+def tangent_projection(loc: torch.Tensor, w: torch.Tensor, sin_w: torch.Tensor,
+                       g: torch.Tensor) -> torch.Tensor:
+    r"""Map :math:`w` onto the sphere around ``loc`` through a projected Gaussian:
+
+    .. math:: z = w\mu + \sqrt{1-w^2}\,
+              \frac{(I - \mu\mu^\top) g}{\|(I - \mu\mu^\top) g\|},
+              \qquad g \sim \mathcal{N}(0, I_d).
+
+    :math:`(I - \mu\mu^\top) g` is a standard Gaussian of the hyperplane orthogonal to
+    :math:`\mu`, so its direction is uniform on that hyperplane's unit sphere :math:`S^{d-2}`:
+    the same law of :math:`z` as :func:`sample_vmf`, without a
+    reflection, O(d) per draw. (The projection is 0 only when :math:`g \parallel \mu`, an
+    event of probability 0.)
+
+    Args:
+        loc: unit mean directions, (..., d).
+        w, sin_w: :math:`\langle\mu, z\rangle` and :math:`\sqrt{1-w^2}`, shape (...).
+        g: standard Gaussian vectors, (..., d).
+    """
+    g_perp = g - (g * loc).sum(-1, keepdim=True) * loc
+    v = g_perp / torch.linalg.vector_norm(g_perp, dim=-1, keepdim=True)
+    return w.unsqueeze(-1) * loc + sin_w.unsqueeze(-1) * v
 
 
 def sample_vmf(

@@ -1,4 +1,5 @@
-r"""Modified Bessel functions of the first kind, in log space, for any order and argument.
+r"""Modified Bessel functions of the first kind in log space, their ratio :math:`A_d` and its
+inverse.
 
 The von Mises-Fisher normaliser needs :math:`\log I_v(\kappa)` with :math:`v = d/2 - 1`, and its
 mean resultant length needs the ratio :math:`A_d(\kappa) = I_{d/2}(\kappa) / I_{d/2-1}(\kappa)`.
@@ -26,12 +27,19 @@ Method
    :math:`r_k^2 \le 1`.
 
 Everything is computed in float64 and cast back to the input's dtype, on the input's device: on
-the CPU as one compiled loop over the batch (:func:`hvae._kernels.bessel_terms`), elsewhere as
-array operations in torch (:func:`_bessel_kernel_arrays`, its tested twin).
+the CPU as one compiled loop over the batch (``hvae._kernels.bessel_terms``), elsewhere as
+array operations in torch (``_bessel_kernel_arrays``, its tested twin).
 
 Derivatives (exact, used by autograd):
 :math:`\partial_x \log I_v(x) = I_{v+1}/I_v + v/x`, and for :math:`R = I_v/I_{v-1}`,
-:math:`\partial_x R = 1 - R^2 - (2v - 1) R / x`.
+:math:`\partial_x R = 1 - R^2 - (2v - 1) R / x` (:func:`iv_ratio_derivative`, the one
+implementation of :math:`A_d'`, which autograd, :func:`kappa_mle` and the fused layer share).
+
+Also here: the limits of :math:`A_d` for small and large :math:`\kappa`
+(:func:`mean_resultant_length_small_kappa`, :func:`mean_resultant_length_large_kappa`) and its
+inverse, the maximum-likelihood concentration :func:`kappa_mle`. Dimension convention: ``d`` is
+the *ambient* dimension (points of :math:`S^{d-1} \subset \mathbb{R}^d`), as everywhere in
+``hvae``; the Bessel functions themselves take the order ``v``.
 """
 
 from __future__ import annotations
@@ -45,11 +53,27 @@ import scipy.special
 import torch
 
 from hvae import _kernels
+from hvae._validation import as_float64_array, check_dim, check_int, fail
 
-__all__ = ["bessel_terms", "iv_ratio", "iv_ratio_bounds", "log_iv"]
+__all__ = [
+    "DEBYE_MIN_ORDER",
+    "DEBYE_TERMS",
+    "bessel_terms",
+    "bessel_terms_and_derivatives",
+    "iv_ratio",
+    "iv_ratio_bounds",
+    "iv_ratio_derivative",
+    "kappa_mle",
+    "log_iv",
+    "mean_resultant_length_large_kappa",
+    "mean_resultant_length_small_kappa",
+]
 
-_V0 = 14  # smallest order evaluated by the Debye expansion
-_TERMS = 12  # number of correction terms u_1 .. u_12
+#: The smallest order :math:`V_0` evaluated by the Debye expansion; lower orders are reached by
+#: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil` (module docstring, step 3).
+DEBYE_MIN_ORDER = 14
+#: The number of correction terms :math:`u_1, \dots, u_{12}` of the Debye expansion.
+DEBYE_TERMS = 12
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +84,7 @@ def _debye_coefficients() -> torch.Tensor:
     (DLMF 10.41.9), in exact rational arithmetic.
     """
     polys = [{0: Fraction(1)}]
-    for _ in range(_TERMS):
+    for _ in range(DEBYE_TERMS):
         u, nxt = polys[-1], {}
         for p, c in u.items():
             if p > 0:  # 1/2 t^2 (1 - t^2) u'(t)
@@ -69,17 +93,18 @@ def _debye_coefficients() -> torch.Tensor:
             nxt[p + 1] = nxt.get(p + 1, 0) + c / (8 * (p + 1))  # 1/8 int (1 - 5 s^2) u
             nxt[p + 3] = nxt.get(p + 3, 0) - 5 * c / (8 * (p + 3))
         polys.append(nxt)
-    a = torch.zeros(_TERMS + 1, _TERMS + 1, dtype=torch.float64)
+    a = torch.zeros(DEBYE_TERMS + 1, DEBYE_TERMS + 1, dtype=torch.float64)
     for k, u in enumerate(polys):
         for p, c in u.items():
             a[k, (p - k) // 2] = float(c)
     return a
 
 
-# The scalar kernels below are written once against the array API that numpy and torch share
-# (``xp`` is either module). On the CPU they run on numpy views of the tensors: these are
-# batches of scalars, where the cost is per-operation dispatch, which numpy does in a fraction
-# of torch's time. On other devices they run in torch.
+# The array kernels below are written once against the array API that numpy and torch share
+# (``xp`` is either module). The package runs them in torch on devices other than the CPU; on
+# the CPU it runs their compiled twin :func:`hvae._kernels.bessel_terms` (numba) instead, since
+# these are batches of scalars, where array code pays a dispatch per operation. The numpy form
+# is what tests/test_kernels.py compares the compiled loop with.
 
 
 def _arange(xp, n: int, like):
@@ -92,8 +117,8 @@ def _debye_tables(xp, device=None):
     """The coefficient matrix (rows k = 1..12) and the exponents 0..12."""
     a = _debye_coefficients()[1:]
     if xp is np:
-        return a.numpy(), np.arange(_TERMS + 1, dtype=np.float64)
-    return a.to(device), torch.arange(_TERMS + 1, dtype=torch.float64, device=device)
+        return a.numpy(), np.arange(DEBYE_TERMS + 1, dtype=np.float64)
+    return a.to(device), torch.arange(DEBYE_TERMS + 1, dtype=torch.float64, device=device)
 
 
 def _debye_sum(xp, t, v):
@@ -107,14 +132,15 @@ def _debye_sum(xp, t, v):
 def _log_iv_and_ratio(xp, v, x):
     r"""(log I_v(x), r, q) with r = I_{v+1}(x) / I_v(x) and q = 1 - r, float64, v >= 0, x > 0.
 
-    Debye expansion at the order ``top = v + n`` >= _V0 for log I and at ``top + 1`` for the
-    ratio, then n steps of the backward recurrence :math:`r_k = 1/(2k/x + r_{k+1})`. Each step
-    forms :math:`t = 2k/x - q_{k+1}`, from which :math:`r_k = 1/(1+t)`, :math:`q_k = t/(1+t)` and
-    :math:`\log r_k = -\operatorname{log1p}(t)`: r is accurate where it is tiny (x << v) and q
-    where r is close to 1 (x >> v, q ~ (2v+1)/(2x)). A 0-d ``v`` (one order for a whole batch,
-    the common case) runs the recurrence without masks.
+    Debye expansion at the order ``top = v + n`` >= DEBYE_MIN_ORDER for log I and at
+    ``top + 1`` for the ratio, then n steps of the backward recurrence
+    :math:`r_k = 1/(2k/x + r_{k+1})`. Each step forms :math:`t = 2k/x - q_{k+1}`, from which
+    :math:`r_k = 1/(1+t)`, :math:`q_k = t/(1+t)` and :math:`\log r_k = -\operatorname{log1p}(t)`:
+    r is accurate where it is tiny (x << v) and q where r is close to 1 (x >> v,
+    q ~ (2v+1)/(2x)). A 0-d ``v`` (one order for a whole batch, the common case) runs the
+    recurrence without masks.
     """
-    steps = xp.ceil(_V0 - v).clip(0)
+    steps = xp.ceil(DEBYE_MIN_ORDER - v).clip(0)
     top = v + steps
     # log I_top = s - top asinh(top/x) - log(2 pi s)/2 + log(1 + sum_k u_k/top^k)
     s0 = xp.hypot(top, x)
@@ -177,7 +203,7 @@ def _bessel_kernel(xp, v, x):
     v, x = (np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
                                  .reshape(-1)) for a in (v, x))
     table, _ = _debye_tables(np)
-    out = _kernels.bessel_terms(v, x, table, float(_V0))
+    out = _kernels.bessel_terms(v, x, table, float(DEBYE_MIN_ORDER))
     return tuple(row.reshape(shape) for row in out)
 
 
@@ -208,22 +234,28 @@ def _bessel_kernel_arrays(xp, v, x):
     return log_i, ratio, rescaled, d_log_i, d_ratio
 
 
+def _check_order(v, minimum: float, strict: bool, what: str) -> torch.Tensor:
+    """The order(s) as a float64 tensor, each finite and >= ``minimum`` (> if ``strict``)."""
+    order = torch.as_tensor(v, dtype=torch.float64)
+    ok = torch.isfinite(order) & ((order > minimum) if strict else (order >= minimum))
+    if not bool(ok.all()):
+        bad = order[~ok].reshape(-1)[0] if order.dim() else order
+        raise fail("v", f"finite and {'>' if strict else '>='} {minimum:g} ({what})", float(bad))
+    return order
+
+
 def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
     """Validate and promote to float64 (x keeps its autograd history).
 
     A scalar order stays 0-d (the fast path); a tensor order is broadcast against x.
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"x: must be a torch.Tensor, got {type(x).__name__}")
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
-    v = torch.as_tensor(v, dtype=torch.float64, device=x.device)
-    if v.dim() == 0 and v.numel() == 1:
-        if not (math.isfinite(float(v)) and float(v) >= 0):
-            raise ValueError("v (the order) must be finite and >= 0")
-    elif torch.any(v < 0) or not torch.all(torch.isfinite(v)):
-        raise ValueError("v (the order) must be finite and >= 0")
+    v = _check_order(v, 0.0, False, "the order").to(x.device)
     if torch.any(x.detach() < 0):
-        raise ValueError("x must be >= 0 (I_v is evaluated on the non-negative half-line)")
+        raise fail("x", ">= 0 (I_v is evaluated on the non-negative half-line)",
+                   float(x.detach().min()))
     x64 = x.to(torch.float64)
     if v.dim() > 0:
         shape = torch.broadcast_shapes(v.shape, x64.shape)
@@ -231,22 +263,47 @@ def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtyp
     return v, x64, out_dtype
 
 
+def _evaluate(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The five outputs of :func:`_bessel_kernel` as float64 tensors of x's shape (no autograd):
+    the compiled loop on the CPU, the array code in torch elsewhere."""
+    if x.device.type == "cpu":
+        out = [torch.from_numpy(np.asarray(t, dtype=np.float64))
+               for t in _bessel_kernel(np, v.numpy(), x.detach().numpy())]
+    else:
+        out = _bessel_kernel(torch, v, x.detach())
+    return tuple(t.expand(x.shape) for t in out)
+
+
+def bessel_terms_and_derivatives(v, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    r"""The Bessel terms of :func:`bessel_terms` and the x-derivatives of the first two, as
+    float64 tensors of ``x``'s shape, without autograd (for hand-written backward passes):
+
+    .. math::
+       \Big(\log I_v,\ R = \frac{I_{v+1}}{I_v},\
+       \log\big[\Gamma(v+1)(2/x)^v I_v(x)\big],\
+       \partial_x \log I_v = R + \frac vx,\
+       \partial_x R = 1 - R^2 - \frac{(2v+1)R}{x}\Big).
+
+    Args:
+        v: order (float or tensor), finite and >= 0.
+        x: tensor of arguments >= 0 (any float dtype, any device).
+    """
+    v, x64, _ = _prepare(v, x)
+    return _evaluate(v, x64.detach())
+
+
 class _BesselTerms(torch.autograd.Function):
     """(log I_v, I_{v+1}/I_v, log-rescaled) in one pass, with exact derivatives in x.
 
     Outputs ``(log_i, ratio, rescaled)`` where rescaled = log[Gamma(v+1) (2/x)^v I_v(x)].
     d log_i/dx = ratio + v/x;  d rescaled/dx = ratio;
-    d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x   (from I_v' = I_{v+1} + (v/x) I_v).
+    d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x   (from I_v' = I_{v+1} + (v/x) I_v), the value
+    :func:`iv_ratio_derivative` returns.
     """
 
     @staticmethod
     def forward(ctx, v: torch.Tensor, x: torch.Tensor):
-        if x.device.type == "cpu":
-            out = [torch.from_numpy(np.asarray(t, dtype=np.float64))
-                   for t in _bessel_kernel(np, v.numpy(), x.detach().numpy())]
-        else:
-            out = _bessel_kernel(torch, v, x)
-        log_i, ratio, rescaled, d_log_i, d_ratio = (t.expand(x.shape) for t in out)
+        log_i, ratio, rescaled, d_log_i, d_ratio = _evaluate(v, x)
         ctx.save_for_backward(d_log_i, ratio, d_ratio)
         # unused outputs get no gradient (None), not zeros: 0 * inf at x = 0 would be NaN
         ctx.set_materialize_grads(False)
@@ -307,17 +364,52 @@ def iv_ratio(v, x: torch.Tensor) -> torch.Tensor:
         A tensor in [0, 1) of ``x``'s dtype; 0 at ``x = 0``. It rises from
         :math:`x / (2v)` near 0 to :math:`1 - (2v-1)/(2x)` for large ``x``.
 
-    Differentiable in ``x``: :math:`\partial_x R = 1 - R^2 - (2v-1)R/x`.
+    Differentiable in ``x``: :math:`\partial_x R = 1 - R^2 - (2v-1)R/x`
+    (:func:`iv_ratio_derivative`).
     """
-    order = torch.as_tensor(v, dtype=torch.float64)
-    if torch.any(order <= 0):
-        raise ValueError("iv_ratio needs v > 0 (it is I_v / I_{v-1})")
+    order = _check_order(v, 0.0, True, "iv_ratio is I_v / I_{v-1}")
     if torch.all(order >= 1):
         return bessel_terms(order - 1, x)[1]
     # orders below 1: one step of the recurrence I_{v-1} = I_{v+1} + (2v/x) I_v
     # 0 at x = 0 without a mask, so that autograd gives the limit slope 1 / (2v) there
     ratio_next = bessel_terms(order, x)[1]
     return x / (2 * order.to(device=x.device, dtype=x.dtype) + x * ratio_next)
+
+
+def iv_ratio_derivative(v, x: torch.Tensor) -> torch.Tensor:
+    r"""The derivative of :math:`R = I_v(x)/I_{v-1}(x)` in ``x``,
+
+    .. math:: R'(x) = 1 - R^2 - \frac{2v-1}{x} R ,
+
+    from :math:`I_\nu' = I_{\nu+1} + \frac{\nu}{x} I_\nu` and :math:`I_{\nu-1} - I_{\nu+1} =
+    \frac{2\nu}{x} I_\nu`. With ``v = d/2`` (d ambient) it is :math:`A_d'(\kappa)`, the slope of
+    :math:`E[w]` in :math:`\kappa` and also :math:`\mathrm{Var}(w)`, :math:`w = \langle\mu,
+    z\rangle`.
+
+    The three terms cancel at large ``x`` (where :math:`R' \approx (2v-1)/(2x^2)`): with the gap
+    :math:`q = 1 - R`, which the Bessel kernel carries without rounding, it is evaluated as
+    :math:`(2q - c/x) - q(q - c/x)`, :math:`c = 2v - 1`, where :math:`R > 1/2`, so that its
+    relative error is about :math:`\epsilon x` instead of :math:`\epsilon x^2`. This is the
+    derivative autograd uses for :func:`iv_ratio` (bit for bit for ``v >= 1``; for ``v < 1``
+    through the recurrence step :math:`R_v = x / (2v + x R_{v+1})`, as there). At ``x = 0`` it
+    is the limit :math:`1/(2v)`.
+
+    Args:
+        v: order, a float or a tensor broadcastable with ``x``; ``v > 0``.
+        x: argument, a floating tensor with ``x >= 0``.
+
+    Returns:
+        A tensor of ``x``'s dtype, in :math:`(0, 1/(2v)]` up to rounding; not differentiable.
+    """
+    order = _check_order(v, 0.0, True, "R is I_v / I_{v-1}")
+    if torch.all(order >= 1):
+        v64, x64, out_dtype = _prepare(order - 1, x)
+        return _evaluate(v64, x64)[4].to(out_dtype)
+    # below 1: R_v = x / (2v + x r) with r = R_{v+1}, so R_v' = (2v - x^2 r') / (2v + x r)^2
+    v64, x64, out_dtype = _prepare(order, x)
+    x64 = x64.detach()
+    _, r, _, _, d_r = _evaluate(v64, x64)
+    return ((2 * v64 - x64 * x64 * d_r) / (2 * v64 + x64 * r) ** 2).to(out_dtype)
 
 
 def iv_ratio_bounds(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -331,10 +423,152 @@ def iv_ratio_bounds(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     the limits :math:`x/(2v)` as x -> 0 and 1 as x -> inf. Returns ``(lower, upper)`` in ``x``'s
     dtype.
     """
+    _check_order(v, 1.0, False, "Amos's bounds hold for v >= 1")
     order = torch.as_tensor(v, dtype=x.dtype if x.is_floating_point() else None,
                             device=x.device)
-    if torch.any(order < 1):
-        raise ValueError("iv_ratio_bounds needs v >= 1")
     lower = x / (order - 0.5 + torch.sqrt(x * x + (order + 0.5) ** 2))
     upper = x / (order - 0.5 + torch.sqrt(x * x + (order - 0.5) ** 2))
     return lower, upper
+
+
+# ----------------------------------------------------------------------------------------------
+# The limits of A_d and its inverse
+# ----------------------------------------------------------------------------------------------
+
+
+def mean_resultant_length_small_kappa(kappa, d: int):
+    r"""The small-:math:`\kappa` limit of :math:`A_d(\kappa) = I_{d/2}(\kappa)/I_{d/2-1}(\kappa)`
+    (d ambient):
+
+    .. math:: A_d(\kappa) = \frac{\kappa}{d} + O(\kappa^3), \qquad \kappa \to 0 .
+
+    From the Riccati equation :math:`A_d' = 1 - A_d^2 - (d-1)A_d/\kappa` with :math:`A_d(0) =
+    0`: :math:`A_d \approx a\kappa` makes both sides tend to :math:`a = 1 - (d-1)a`, so
+    :math:`a = 1/d`. Works on floats, numpy arrays and tensors.
+    """
+    return kappa / d
+
+
+def mean_resultant_length_large_kappa(kappa, d: int):
+    r"""The large-:math:`\kappa` limit of :math:`A_d(\kappa)` (d ambient):
+
+    .. math:: A_d(\kappa) = 1 - \frac{d-1}{2\kappa} + O(\kappa^{-2}), \qquad \kappa \to \infty .
+
+    From the Riccati equation: with :math:`A_d = 1 - c/\kappa + O(\kappa^{-2})` its left side is
+    :math:`O(\kappa^{-2})` and its right side :math:`(2c - (d-1))/\kappa + O(\kappa^{-2})`, so
+    :math:`c = (d-1)/2`. (The next term, from Hankel's expansion, is
+    :math:`+(d-1)(d-3)/(8\kappa^2)`.) Works on floats, numpy arrays and tensors.
+    """
+    return 1 - (d - 1) / (2 * kappa)
+
+
+# Newton on log(kappa) stops once a step is below this: the error left is ~ step^2.
+_NEWTON_TOL = 1e-10
+# below this mean resultant length kappa_mle uses the series of the inverse of A_d
+_SERIES_BELOW = 1e-5
+
+
+def _ratio_gap_slope(kappa: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0.
+
+    :math:`A` and :math:`A'` come from the Bessel kernel (whose :math:`A'` is the value of
+    :func:`iv_ratio_derivative`, formed from the gap :math:`1 - A` without cancellation). The
+    gap itself would lose :math:`\log_{10}\kappa` digits if taken as ``1 - A`` near 1; the
+    Riccati equation :math:`A' = (1 - A)(1 + A) - (d-1)A/\kappa` gives it as a sum of positive
+    terms instead, :math:`1 - A = \big((d-1)A/\kappa + A'\big) / (1 + A)`.
+    """
+    _, ratio, _, _, slope = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
+    gap = ((d - 1) * ratio / kappa + slope) / (1 + ratio)
+    return ratio, gap, slope
+
+
+def _solve_kappa(r: np.ndarray, d: int, steps: int) -> np.ndarray:
+    """kappa_mle for 0 < r < 1 (validated); see its docstring."""
+    one_minus_r2 = (1 - r) * (1 + r)  # accurate as r -> 1
+    start = r * (d - r * r) / one_minus_r2  # Banerjee et al. (2005)
+    # Amos's bounds x/(a + sqrt(x^2 + (a+1)^2)) <= A_d(x) < x/(a + sqrt(x^2 + a^2)), a = (d-1)/2,
+    # inverted at A = r: a bracket of the root, tight at both ends (relative width ~1/kappa for
+    # r -> 1); widened by 1e-12 for rounding.
+    a = 0.5 * (d - 1)
+    lo = np.log(2 * a * r / one_minus_r2) - 1e-12
+    hi = np.log(r * (a + np.sqrt((r * a) ** 2 + one_minus_r2 * (a + 1) ** 2)) / one_minus_r2)
+    hi = hi + 1e-12
+    u = np.clip(np.log(start), lo, hi)
+    # Newton on u = log(kappa) for F(u) = log A - log r, or log(1 - r) - log(1 - A) where r is
+    # near 1 (both relative residuals, both increasing in u); F is nearly linear in u at both
+    # ends (A ~ kappa/d, 1 - A ~ (d-1)/(2 kappa)), so a handful of steps suffice.
+    near_one = r >= 0.5
+    target = np.where(near_one, np.log1p(-r), np.log(r))
+    done = np.zeros(r.shape, dtype=bool)
+    for _ in range(steps):
+        kappa = np.exp(u)
+        ratio, gap, slope = _ratio_gap_slope(kappa, d)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f = np.where(near_one, target - np.log(gap), np.log(ratio) - target)
+            f_prime = kappa * slope / np.where(near_one, gap, ratio)
+            new = u - f / f_prime
+        lo = np.where(f < 0, u, lo)
+        hi = np.where(f > 0, u, hi)
+        # safeguard: bisect where Newton leaves the bracket (or A' lost all its digits, which
+        # happens only for kappa ~ 1e16 and beyond, where the bracket is already that tight).
+        # Strict inequalities: a last step below rounding lands on the bracket's end.
+        bisect = ~np.isfinite(new) | (new < lo) | (new > hi)
+        new = np.where(bisect, 0.5 * (lo + hi), new)
+        converged = (np.abs(new - u) <= _NEWTON_TOL) | (f == 0)
+        u = np.where(done | (f == 0), u, new)
+        done |= converged
+        if done.all():
+            break
+    return np.exp(u)
+
+
+def kappa_mle(r_bar, d: int, *, newton_steps: int = 50):
+    r"""The maximum-likelihood concentration: the root :math:`\kappa` of :math:`A_d(\kappa) =
+    \bar r`.
+
+    For unit vectors :math:`x_1, \dots, x_n` with mean resultant length :math:`\bar r =
+    \|\tfrac1n\sum_i x_i\|`, the vMF likelihood is maximal at :math:`\mu = \sum_i x_i /
+    \|\sum_i x_i\|` and at the :math:`\kappa` with :math:`A_d(\kappa) = I_{d/2}(\kappa) /
+    I_{d/2-1}(\kappa) = \bar r` (:math:`A_d` increases from 0 to 1, so the root is unique).
+
+    Method: Banerjee et al.'s closed-form approximation :math:`\kappa_0 = \bar r(d - \bar r^2) /
+    (1 - \bar r^2)` as the start, then safeguarded Newton steps on :math:`\log\kappa` (with
+    :math:`A_d' = 1 - A_d^2 - (d-1)A_d/\kappa`) inside Amos's (1974) bracket of the root; near
+    :math:`\bar r = 1` the residual is taken on :math:`1 - A_d`, evaluated without cancellation.
+    Below :math:`\bar r = 10^{-5}` the series :math:`\kappa = d\bar r(1 + d\bar r^2/(d+2))`
+    is exact in float64. Relative error below 1e-12 (2e-13 at worst in the tests, against
+    mpmath) for d from 2 to 10^4 and :math:`\bar r` from 1e-6 to :math:`1 - 10^{-8}`: from
+    :math:`\kappa \approx d\bar r` as :math:`\bar r \to 0` to :math:`\kappa \approx
+    (d-1)/(2(1-\bar r))` as :math:`\bar r \to 1`.
+
+    Args:
+        r_bar: mean resultant length(s) in [0, 1): a float, array or tensor.
+        d: the ambient dimension, an integer >= 2.
+        newton_steps: at most this many Newton steps (they stop at convergence, typically after
+            3 to 5); 0 returns Banerjee et al.'s approximation :math:`\kappa_0` itself.
+
+    Returns:
+        A float for a scalar ``r_bar``, else a float64 array of its shape; 0 where ``r_bar`` is 0.
+
+    Raises:
+        ValueError: ``r_bar`` outside [0, 1) or not finite (:math:`\bar r = 1`, all points equal,
+            has no finite estimate), ``d`` not an integer >= 2, ``newton_steps`` negative.
+    """
+    d = check_dim(d, "d")
+    newton_steps = check_int(newton_steps, "newton_steps", minimum=0)
+    r = as_float64_array(r_bar, "r_bar")
+    bad = ~np.isfinite(r) | (r < 0) | (r >= 1)
+    if bad.any():
+        raise fail("r_bar", "finite and in [0, 1) (a mean resultant length; 1 means all points "
+                   "coincide and kappa is infinite)", float(r) if r.ndim == 0 else r[bad])
+    # near 0, invert A_d(k) = k/d - k^3/(d^2 (d+2)) + O(k^5): k = d r (1 + d r^2/(d+2)) + O(r^5),
+    # exact in float64 below r = 1e-5 (the next term is ~r^4 relative)
+    flat = r.reshape(-1)
+    if newton_steps == 0:
+        kappa = flat * (d - flat * flat) / ((1 - flat) * (1 + flat))
+    else:
+        kappa = d * flat * (1 + d * flat * flat / (d + 2))
+        solve = flat >= _SERIES_BELOW
+        if solve.any():
+            kappa[solve] = _solve_kappa(flat[solve], d, int(newton_steps))
+    return float(kappa[0]) if r.ndim == 0 else kappa.reshape(r.shape)

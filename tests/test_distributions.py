@@ -17,7 +17,15 @@ import torch
 from scipy import integrate, stats
 from torch.distributions import Distribution, kl_divergence
 
-from hvae.distributions import HypersphericalUniform, VonMisesFisher, log_sphere_area, sphere
+from hvae.distributions import (
+    HypersphericalUniform,
+    VonMisesFisher,
+    kl_uniform_large_kappa,
+    kl_uniform_large_kappa_slope,
+    kl_uniform_small_kappa,
+    log_sphere_area,
+    sphere,
+)
 
 F64 = torch.float64
 DTYPES = (torch.float64, torch.float32)
@@ -449,8 +457,20 @@ def test_bad_dimension_and_shapes() -> None:
     with pytest.raises(ValueError, match="broadcast"):
         VonMisesFisher(loc, torch.ones(5, dtype=F64))
     for d in (1, 0, 2.5, True):
-        with pytest.raises(ValueError, match=r"\bd\b"):
+        with pytest.raises(ValueError, match=r"dim: must be an integer >= 2"):
             HypersphericalUniform(d)
+        with pytest.raises(ValueError, match=r"dim: must be an integer >= 2"):
+            HypersphericalUniform(d=d)
+
+
+def test_uniform_dim_and_its_alias_d() -> None:
+    """``dim`` is the ambient dimension; ``d=`` is accepted for it and ``.d`` reads it."""
+    u = HypersphericalUniform(d=4, dtype=F64)
+    assert u.dim == u.d == 4 and u.event_shape == (4,)
+    assert HypersphericalUniform(dim=4).dim == 4
+    assert u.expand((2,)).dim == 4
+    with pytest.raises(ValueError, match="d: must be omitted"):
+        HypersphericalUniform(4, d=4)
 
 
 def test_log_prob_off_sphere() -> None:
@@ -466,7 +486,7 @@ def test_log_prob_off_sphere() -> None:
 
 def test_kl_dimension_mismatch() -> None:
     p = VonMisesFisher(e1(3), 2.0)
-    with pytest.raises(ValueError, match="dimension"):
+    with pytest.raises(ValueError, match="q: must be a uniform law of the same dimension"):
         kl_divergence(p, HypersphericalUniform(4, dtype=F64))
 
 
@@ -478,3 +498,40 @@ def test_bad_method() -> None:
     with pytest.raises(ValueError, match="exact"):
         VonMisesFisher(e1(5), 2.0, method="exact").rsample()
     VonMisesFisher(e1(3), 2.0, method="exact").rsample()  # fine for d = 3
+
+
+# ----------------------------------------------------------------------------------------------
+# The KL's limits
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [2, 3, 10, 100])
+def test_kl_small_kappa(d):
+    for kappa in (1e-2, 1e-1):
+        err = abs(float(ref.vmf_kl_to_uniform(d, kappa)) - kl_uniform_small_kappa(kappa, d))
+        assert err < kappa**6  # the next term is O(kappa^6) with a coefficient below 1
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 10])
+def test_kl_large_kappa(d):
+    errs = [abs(float(ref.vmf_kl_to_uniform(d, k)) - kl_uniform_large_kappa(k, d))
+            for k in (1e2, 1e3)]
+    assert errs[0] < 10 * d * d / 1e4
+    assert errs[1] < 10 * d * d / 1e6
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 10])
+def test_kl_large_kappa_slope(d):
+    """d KL / d log kappa = kappa^2 A_d' (mpmath) matches the expansion to O(d^3 / kappa^2)
+    (exactly, up to exponentially small terms, for d = 3), and the expansion is the derivative
+    of kl_uniform_large_kappa in log kappa (central differences)."""
+    for kappa in (1e2, 1e3, 1e4):
+        exact = float(kappa * kappa * ref.mean_resultant_length_derivative(d, kappa))
+        err = abs(exact - kl_uniform_large_kappa_slope(kappa, d))
+        assert err <= (1e-12 if d == 3 else 0.1 * d**3 / kappa**2), (kappa, err)
+        h = 1e-4
+        numeric = (kl_uniform_large_kappa(kappa * math.exp(h), d)
+                   - kl_uniform_large_kappa(kappa * math.exp(-h), d)) / (2 * h)
+        assert numeric == pytest.approx(kl_uniform_large_kappa_slope(kappa, d), rel=1e-7)
+    kappas = np.array([1e2, 1e3])
+    assert kl_uniform_large_kappa_slope(kappas, d).shape == (2,)

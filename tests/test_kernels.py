@@ -13,11 +13,8 @@ import torch
 
 from hvae import _kernels
 from hvae.sampling import (
-    _QUAD_NODES,
-    _WINDOW,
     _beta_from_gaussian,
     _dw_dkappa_kernel,
-    _gauss_legendre,
     _wood_cpu,
     _wood_torch,
 )
@@ -46,8 +43,8 @@ def test_implicit_gradient_quadrature_compiled_equals_the_array_version(d: int, 
     omw = _wood_torch(k, d, None, torch.Generator().manual_seed(2)).numpy()
     kn = k.numpy()
     mean_w = _bessel_kernel(np, np.asarray(0.5 * d - 1), kn)[1]
-    nodes, weights = _gauss_legendre(_QUAD_NODES)
-    compiled = _kernels.dw_dkappa(omw, kn, mean_w, d, _WINDOW, nodes, weights)
+    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
+    compiled = _kernels.dw_dkappa(omw, kn, mean_w, d, _kernels.QUAD_WINDOW, nodes, weights)
     scale = np.abs(compiled).max()
     for xp in (np, torch):
         args = (omw, kn, mean_w) if xp is np else tuple(map(torch.from_numpy, (omw, kn, mean_w)))

@@ -25,7 +25,12 @@ import torch
 from scipy import stats
 
 from hvae.distributions import VonMisesFisher
-from hvae.sampling import attach_implicit_gradient, sample_one_minus_w
+from hvae.sampling import (
+    attach_implicit_gradient,
+    sample_one_minus_w,
+    sample_vmf,
+    tangent_projection,
+)
 
 F64 = torch.float64
 
@@ -462,3 +467,52 @@ def test_attach_implicit_gradient_passthrough() -> None:
     assert attach_implicit_gradient(omw, k, 5) is omw
     out = attach_implicit_gradient(omw, k.clone().requires_grad_(True), 5)
     assert torch.equal(out, omw) and out.requires_grad
+
+
+# ----------------------------------------------------------------------------------------------
+# The tangent projection
+# ----------------------------------------------------------------------------------------------
+
+
+def test_tangent_projection_geometry_and_law():
+    torch.manual_seed(5)
+    d, n = 5, 40_000
+    loc = torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64), dim=0)
+    w = torch.full((n,), 0.3, dtype=torch.float64)
+    sin_w = torch.sqrt(1 - w * w)
+    z = tangent_projection(loc, w, sin_w, torch.randn(n, d, dtype=torch.float64))
+    np.testing.assert_allclose(torch.linalg.vector_norm(z, dim=-1), 1, atol=1e-14)
+    np.testing.assert_allclose(z @ loc, w, atol=1e-14)
+    # E[zz^T] = w^2 mu mu^T + (1 - w^2)/(d - 1) (I - mu mu^T) for a uniform tangent direction
+    outer = loc[:, None] * loc[None, :]
+    second = 0.09 * outer + 0.91 / (d - 1) * (torch.eye(d, dtype=torch.float64) - outer)
+    emp = z.T @ z / n
+    assert torch.max(torch.abs(emp - second)).item() < 5 * 0.91 / math.sqrt(n)
+
+
+def test_tangent_projection_has_the_law_of_sample_vmf():
+    """Two-sample KS between the projection construction and hvae's Householder sampler."""
+    gen = torch.Generator().manual_seed(7)
+    d, kappa, n = 5, 3.0, 20_000
+    loc = torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64, generator=gen), dim=0)
+    z_h = sample_vmf(loc, torch.tensor(kappa, dtype=torch.float64), (n,), generator=gen)
+    omw = sample_one_minus_w(torch.tensor(kappa, dtype=torch.float64), d, (n,), generator=gen)
+    z_p = tangent_projection(loc, 1 - omw, torch.sqrt(omw * (2 - omw)),
+                             torch.randn(n, d, dtype=torch.float64, generator=gen))
+    for axis in (loc, torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64,
+                                                                generator=gen), dim=0)):
+        assert stats.ks_2samp((z_h @ axis).numpy(), (z_p @ axis).numpy()).pvalue > 1e-3
+
+
+def test_tangent_projection_gives_vmf_moments():
+    torch.manual_seed(6)
+    d, kappa, n = 4, 3.0, 40_000
+    loc = torch.nn.functional.normalize(torch.tensor([1.0, -2.0, 0.5, 1.0],
+                                                     dtype=torch.float64), dim=0)
+    omw = sample_one_minus_w(torch.tensor(kappa, dtype=torch.float64), d, (n,))
+    z = tangent_projection(loc, 1 - omw, torch.sqrt(omw * (2 - omw)),
+                           torch.randn(n, d, dtype=torch.float64))
+    vmf = VonMisesFisher(loc, torch.tensor(kappa, dtype=torch.float64))
+    cov = vmf.covariance_matrix
+    se = torch.sqrt(torch.diagonal(cov) / n)
+    assert torch.all(torch.abs(z.mean(0) - vmf.mean) < 5 * se)

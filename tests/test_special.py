@@ -16,7 +16,18 @@ import pytest
 import reference as ref
 import torch
 
-from hvae.special import bessel_terms, iv_ratio, log_iv
+from hvae.special import (
+    DEBYE_MIN_ORDER,
+    DEBYE_TERMS,
+    bessel_terms,
+    iv_ratio,
+    iv_ratio_bounds,
+    iv_ratio_derivative,
+    kappa_mle,
+    log_iv,
+    mean_resultant_length_large_kappa,
+    mean_resultant_length_small_kappa,
+)
 
 ORDERS = (0.0, 0.5, 1.0, 2.5, 7.0, 13.5, 14.0, 20.0, 100.0, 1000.0, 10000.0)
 # 10^-8, 10^-7.2, ..., 10^8, rounded to float32 so that both dtypes share the reference values
@@ -58,7 +69,7 @@ def worst(got: torch.Tensor, expected: list, xs: list[float],
     "v, x", [(0, 3.0), (0.5, 10.0), (2, 1e3), (20, 1e-3), (500, 700.0), (10000, 1e4)]
 )
 def test_reference_bessel_and_poisson_integral_agree(v: float, x: float) -> None:
-    """Where mpmath.besseli converges, the Poisson-integral fallback gives the same log I_v
+    """Where mp.besseli converges, the Poisson-integral fallback gives the same log I_v
     (to 1e-20 relative at 30 digits): the fallback is trustworthy where it is needed."""
     a = ref.besseli_log_iv(v, x)
     b = ref.poisson_log_iv(v, x)
@@ -66,7 +77,7 @@ def test_reference_bessel_and_poisson_integral_agree(v: float, x: float) -> None
 
 
 def test_reference_needs_the_fallback() -> None:
-    """(v, x) = (1e4, 1e5) is a point where mpmath.besseli gives up (so the grid exercises the
+    """(v, x) = (1e4, 1e5) is a point where mp.besseli gives up (so the grid exercises the
     fallback), and the fallback value matches the Debye leading term to its expected accuracy
     (the first correction, u_1(t)/v, is ~1e-6 here)."""
     with pytest.raises(mp.libmp.NoConvergence):
@@ -123,7 +134,7 @@ def test_bessel_terms_ratio_accuracy(v: float, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("v", [0.25, 0.5, 0.75])
 def test_iv_ratio_accuracy_orders_below_one(v: float, dtype: torch.dtype) -> None:
     """iv_ratio(v, x) = I_v / I_{v-1} for 0 < v < 1 (negative order in the denominator; a
-    separate code path), against mpmath on the grid up to x = 1e4 (mpmath.besseli of negative
+    separate code path), against mpmath on the grid up to x = 1e4 (mp.besseli of negative
     order is slow beyond), relative error <= 1e-10 / 1e-5."""
     x, xs = grid(dtype)
     keep = [i for i, t in enumerate(xs) if t <= 1e4]
@@ -266,7 +277,7 @@ DIFF_POINTS = [(v, x) for v in (0.5, 1.0, 1.5, 3.0, 20.0, 100.0)
 
 @pytest.mark.parametrize("v, x", DIFF_POINTS)
 def test_derivatives_vs_mpmath_numerical_diff(v: float, x: float) -> None:
-    """Autograd derivatives against mpmath.diff (numerical differentiation at 30 digits) of
+    """Autograd derivatives against mp.diff (numerical differentiation at 30 digits) of
     mpmath's own log I_v and I_v/I_{v-1}.
 
     d log I_v/dx: relative 1e-10. dR/dx with R = I_v/I_{v-1}: hvae evaluates
@@ -283,6 +294,93 @@ def test_derivatives_vs_mpmath_numerical_diff(v: float, x: float) -> None:
     (g_ratio,) = torch.autograd.grad(iv_ratio(v, xt).sum(), xt)
     assert rel_err(g_log.item(), d_log) <= 1e-10
     assert abs(g_ratio.item() - float(d_ratio)) <= 1e-8 * abs(float(d_ratio)) + 4e-15
+
+
+@pytest.mark.parametrize("v, x", DIFF_POINTS)
+def test_iv_ratio_derivative_vs_mpmath_numerical_diff(v: float, x: float) -> None:
+    """iv_ratio_derivative against mp.diff of I_v/I_{v-1}, with the bound of the autograd
+    test above (1e-8 relative + 4e-15 absolute), and equal to what autograd gives for
+    iv_ratio: bit for bit for v >= 1 (the same kernel output), to rounding below 1 (there
+    autograd differentiates the recurrence step through its operations)."""
+    with mp.workdps(ref.DPS):
+        d_ratio = mp.diff(lambda t: mp.besseli(v, t) / mp.besseli(v - 1, t), mp.mpf(x))
+    xt = torch.tensor([x], dtype=torch.float64, requires_grad=True)
+    (g_ratio,) = torch.autograd.grad(iv_ratio(v, xt).sum(), xt)
+    got = iv_ratio_derivative(v, xt)
+    assert not got.requires_grad and got.dtype == torch.float64
+    assert abs(got.item() - float(d_ratio)) <= 1e-8 * abs(float(d_ratio)) + 4e-15
+    if v >= 1:
+        assert got.item() == g_ratio.item()
+    else:
+        assert got.item() == pytest.approx(g_ratio.item(), rel=1e-12, abs=1e-16)
+
+
+def test_iv_ratio_derivative_shapes_dtypes_and_limits() -> None:
+    """Tensor orders broadcast; float32 in, float32 out; 1/(2v) at x = 0 (below and above
+    v = 1); at large x it approaches (2v - 1)/(2x^2) with full relative accuracy (no
+    cancellation of its three O(1) terms)."""
+    x = torch.tensor([0.0, 1e-3, 2.0, 1e6], dtype=torch.float64)
+    for v in (0.25, 1.5, 50.0):
+        out = iv_ratio_derivative(v, x)
+        assert out[0].item() == pytest.approx(1 / (2 * v), rel=1e-12)
+        assert out[-1].item() == pytest.approx((2 * v - 1) / (2 * 1e12), rel=1e-4)
+    orders = torch.tensor([[1.5], [3.0]], dtype=torch.float64)
+    assert iv_ratio_derivative(orders, x).shape == (2, 4)
+    assert iv_ratio_derivative(1.5, x.float()).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"v: must be finite and > 0"):
+        iv_ratio_derivative(0.0, x)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10, 100, 1000])
+def test_mean_resultant_length_limits_vs_mpmath(d: int) -> None:
+    """A_d(kappa) = kappa/d + O(kappa^3) and 1 - (d-1)/(2 kappa) + O(kappa^-2), against the
+    30-digit A_d: the remainders shrink by the stated orders (factor 1000 per decade of kappa
+    for the first, 100 for the second; d = 3 has its next large-kappa term (d-1)(d-3) = 0, so
+    its remainder is exponentially small). Floats, arrays and tensors all work."""
+    small = [abs(float(ref.iv_ratio(d / 2, k)) - mean_resultant_length_small_kappa(k, d))
+             for k in (1e-2, 1e-3)]
+    assert small[0] <= 1.01 * 1e-6 / (d * d * (d + 2)) and small[1] <= 1e-3 * small[0] * 1.01
+    big = [abs(float(ref.iv_ratio(d / 2, k)) - mean_resultant_length_large_kappa(k, d))
+           for k in (1e4 * d, 1e5 * d)]
+    if d == 3:
+        assert max(big) < 1e-15
+    else:
+        assert big[1] <= 1.02e-2 * big[0]
+    kappas = np.array([0.5, 2.0])
+    assert mean_resultant_length_small_kappa(kappas, d).shape == (2,)
+    assert mean_resultant_length_large_kappa(torch.tensor(kappas), d).shape == (2,)
+
+
+def test_debye_constants_are_the_kernels() -> None:
+    """The documented constants are the ones the evaluation uses: from the order
+    DEBYE_MIN_ORDER on no recurrence step is taken (so ``log_iv`` is continuous across it to
+    rounding), and the coefficient table has DEBYE_TERMS rows."""
+    from hvae.special import _debye_tables
+
+    assert _debye_tables(np)[0].shape[0] == DEBYE_TERMS == 12
+    assert DEBYE_MIN_ORDER == 14
+    x = torch.tensor([0.5, 30.0, 3e3], dtype=torch.float64)
+    below = log_iv(DEBYE_MIN_ORDER - 1e-9, x)
+    at = log_iv(float(DEBYE_MIN_ORDER), x)
+    assert torch.allclose(below, at, rtol=1e-8)
+
+
+def test_kappa_mle_lives_here_and_in_cluster() -> None:
+    """hvae.cluster re-exports kappa_mle (its tests are in test_cluster.py); the inverse of
+    iv_ratio(d/2, .) on a few points, with the new message format for bad arguments."""
+    from hvae import cluster
+
+    assert cluster.kappa_mle is kappa_mle
+    for d in (3, 50):
+        kappa = kappa_mle(np.array([0.2, 0.9]), d)
+        a = iv_ratio(d / 2, torch.from_numpy(kappa))
+        assert torch.allclose(a, torch.tensor([0.2, 0.9], dtype=torch.float64), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"r_bar: must be finite and in \[0, 1\)"):
+        kappa_mle([0.5, 1.0], 3)
+    with pytest.raises(ValueError, match="d: must be an integer >= 2"):
+        kappa_mle(0.5, 1)
+    with pytest.raises(ValueError, match="newton_steps: must be an integer >= 0"):
+        kappa_mle(0.5, 3, newton_steps=-1)
 
 
 def test_rescaled_derivative_is_ratio() -> None:
@@ -327,8 +425,6 @@ def test_iv_ratio_needs_positive_order() -> None:
 def test_iv_ratio_bounds_bracket_the_mpmath_ratio(v: float) -> None:
     """Amos's bounds contain the 30-digit ratio (not hvae's own) on a log grid of x from 1e-6
     to 1e6, and reach the common limits x/(2v) as x -> 0 and 1 as x -> inf."""
-    from hvae.special import iv_ratio_bounds
-
     xs = [10.0**e for e in range(-6, 7)]
     lower, upper = iv_ratio_bounds(v, torch.tensor(xs, dtype=torch.float64))
     for lo, hi, x in zip(lower.tolist(), upper.tolist(), xs, strict=True):
@@ -340,7 +436,28 @@ def test_iv_ratio_bounds_bracket_the_mpmath_ratio(v: float) -> None:
 
 
 def test_iv_ratio_bounds_reject_orders_below_one() -> None:
-    from hvae.special import iv_ratio_bounds
-
-    with pytest.raises(ValueError, match="v >= 1"):
+    with pytest.raises(ValueError, match="v: must be finite and >= 1"):
         iv_ratio_bounds(0.5, torch.tensor([1.0]))
+
+
+@pytest.mark.parametrize("v, x", [(0.0, 0.3), (1.5, 2.0), (4.0, 40.0), (49.5, 7.0), (300.0, 1e4)])
+def test_bessel_terms_and_derivatives_against_mpmath(v: float, x: float) -> None:
+    """The five outputs against mpmath: log I_v, I_{v+1}/I_v, the rescaled log, and the
+    derivatives of log I_v and of the ratio by mpmath's numerical differentiation."""
+    from hvae.special import bessel_terms_and_derivatives
+
+    xt = torch.tensor([x], dtype=torch.float64)
+    out = [float(t) for t in bessel_terms_and_derivatives(v, xt)]
+    with mp.workdps(40):
+        mv, mx = mp.mpf(v), mp.mpf(x)
+        log_i = mp.log(mp.besseli(mv, mx))
+        ratio = mp.besseli(mv + 1, mx) / mp.besseli(mv, mx)
+        rescaled = log_i + mp.loggamma(mv + 1) - mv * mp.log(mx / 2)
+        d_log_i = mp.diff(lambda t: mp.log(mp.besseli(mv, t)), mx)
+        d_ratio = mp.diff(lambda t: mp.besseli(mv + 1, t) / mp.besseli(mv, t), mx)
+    for got, want in zip(out[:3], (log_i, ratio, rescaled), strict=True):
+        assert got == pytest.approx(float(want), rel=1e-12, abs=1e-300)
+    # the derivatives with the bound of test_derivatives_vs_mpmath_numerical_diff (mp.diff's
+    # own accuracy, and 1 - R^2 - (2v+1)R/x losing digits where R is near 1)
+    for got, want in zip(out[3:], (d_log_i, d_ratio), strict=True):
+        assert abs(got - float(want)) <= 1e-8 * abs(float(want)) + 4e-15

@@ -1,8 +1,9 @@
-"""Tests of hvae.marginal against closed forms, scipy/mpmath quadrature and Monte Carlo.
+"""Tests of hvae.distributions.marginal (the law of w = <mu, z>) against closed forms,
+mpmath quadrature and hvae's samplers.
 
 Every reference is computed here independently of the function under test (closed forms for
-d = 2 and d = 3, mpmath quadrature of the unnormalised density, Wood's formulas retyped from the
-paper); Monte Carlo checks use fixed seeds and z-scores.
+d = 2 and d = 3, mpmath quadrature of the unnormalised density); Monte Carlo checks use fixed
+seeds.
 """
 
 import math
@@ -11,11 +12,10 @@ import mpmath
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, special, stats
+from scipy import special, stats
 
-from hvae import marginal
-from hvae.distributions import VonMisesFisher
-from hvae.sampling import sample_one_minus_w, sample_vmf
+from hvae.distributions import marginal
+from hvae.sampling import sample_one_minus_w
 
 mpmath.mp.dps = 30
 
@@ -131,54 +131,6 @@ def test_cdf_is_monotone_and_reaches_one():
         assert f[-1] == pytest.approx(1.0, abs=1e-11)  # normaliser at kappa = 1e4: ~1e-12
 
 
-# --- Wood's sampler ------------------------------------------------------------------------------
-
-
-def _wood_acceptance_by_quadrature(kappa: float, d: int) -> float:
-    """P(accept) = int Beta(eps; m/2, m/2) a(w(eps)) d eps, Wood's formulas typed from the paper."""
-    m = d - 1
-    b = (-2 * kappa + math.sqrt(4 * kappa**2 + m**2)) / m
-    x0 = (1 - b) / (1 + b)
-    c = kappa * x0 + m * math.log(1 - x0**2)
-
-    def integrand(eps):
-        w = (1 - (1 + b) * eps) / (1 - (1 - b) * eps)
-        return stats.beta.pdf(eps, m / 2, m / 2) * math.exp(kappa * w + m * math.log(
-            1 - x0 * w) - c)
-    value, _ = integrate.quad(integrand, 0, 1, epsabs=1e-13, epsrel=1e-12, limit=200)
-    return value
-
-
-@pytest.mark.parametrize("d", [3, 5, 10, 40])
-@pytest.mark.parametrize("kappa", [0.05, 2.0, 25.0, 300.0])
-def test_acceptance_probability_against_quadrature(d, kappa):
-    p = float(marginal.wood_acceptance_probability(kappa, d))
-    assert p == pytest.approx(_wood_acceptance_by_quadrature(kappa, d), rel=1e-8)
-
-
-def test_acceptance_probability_limits():
-    for d in (2, 3, 10, 500):
-        assert float(marginal.wood_acceptance_probability(1e-9, d)) == pytest.approx(1, abs=1e-9)
-        p = marginal.wood_acceptance_probability(torch.logspace(-2, 6, 50, dtype=torch.float64),
-                                                 d)
-        assert torch.all(p <= 1) and torch.all(p > 0.6)
-        assert torch.all(p.diff() <= 1e-12)  # decreasing in kappa
-
-
-@pytest.mark.parametrize(("d", "kappa", "seed"), [(3, 1.0, 0), (5, 8.0, 1), (20, 100.0, 2)])
-def test_wood_rejection_counts_and_law(d, kappa, seed):
-    n = 20_000
-    draws = marginal.wood_rejection(torch.tensor(kappa, dtype=torch.float64), d, n,
-                                    np.random.default_rng(seed))
-    p = _wood_acceptance_by_quadrature(kappa, d)
-    counts = draws.proposals.double()
-    # geometric: mean 1/p, variance (1-p)/p^2
-    z = (counts.mean().item() - 1 / p) / math.sqrt((1 - p) / p**2 / n)
-    assert abs(z) < 4
-    w = 1 - draws.one_minus_w.detach().numpy()
-    assert stats.kstest(w, lambda x: marginal.cdf(x, kappa, d)).pvalue > 1e-3
-
-
 def test_hvae_samplers_follow_the_marginal():
     gen = torch.Generator().manual_seed(3)
     for d, kappa, method in [(3, 4.0, "exact"), (6, 4.0, "rejection"), (6, 4.0, "inverse_cdf"),
@@ -189,132 +141,13 @@ def test_hvae_samplers_follow_the_marginal():
         assert stats.kstest(w, lambda x, k=kappa, dd=d: marginal.cdf(x, k, dd)).pvalue > 1e-3
 
 
-def _naive_gradient_by_w_quadrature(kappa: float, d: int) -> float:
-    """E_f[dw/dkappa at fixed eps], by scipy quadrature over the target density of w (d > 3).
-
-    eps(w, b) = (1 - w) / ((1 + b) - (1 - b) w) inverts Wood's map; the derivative at fixed eps is
-    d w/d kappa = -(d eps/d kappa at fixed w) / (d eps/d w), by central differences.
-    """
-    m = d - 1
-
-    def b_of(k):
-        return (-2 * k + math.sqrt(4 * k * k + m * m)) / m
-
-    def eps_of(w, k):
-        b = b_of(k)
-        return (1 - w) / ((1 + b) - (1 - b) * w)
-
-    def dw_dkappa(w, h=1e-6):
-        de_dk = (eps_of(w, kappa + h) - eps_of(w, kappa - h)) / (2 * h)
-        de_dw = (eps_of(w + h, kappa) - eps_of(w - h, kappa)) / (2 * h)
-        return -de_dk / de_dw
-
-    def g(w):
-        return math.exp(kappa * (w - 1)) * (1 - w * w) ** (0.5 * (d - 3))
-
-    opts = dict(epsabs=0, epsrel=1e-9, limit=200)
-    total, _ = integrate.quad(g, -1, 1, **opts)
-    num, _ = integrate.quad(lambda w: g(w) * dw_dkappa(w), -1 + 1e-9, 1 - 1e-9, **opts)
-    return num / total
-
-
-def _mp_mean_resultant_length_derivative(kappa: float, d: int) -> float:
-    return float(mpmath.diff(lambda k: mpmath.besseli(d / 2, k) / mpmath.besseli(d / 2 - 1, k),
-                             kappa))
-
-
-@pytest.mark.parametrize(("d", "kappa"), [(5, 2.0), (4, 0.5), (10, 30.0)])
-def test_naive_gradient_expectation(d, kappa):
-    naive = marginal.naive_wood_gradient_mean_w(kappa, d)
-    assert naive == pytest.approx(_naive_gradient_by_w_quadrature(kappa, d), rel=1e-6)
-    true = _mp_mean_resultant_length_derivative(kappa, d)
-    assert float(marginal.mean_resultant_length_derivative(kappa, d)) == pytest.approx(true,
-                                                                                       rel=1e-10)
-    assert naive < true  # the naive estimator is biased low in these cases
-
-
-def test_naive_gradient_monte_carlo_matches_its_expectation():
-    d, kappa, n = 5, 2.0, 20_000
-    k = torch.tensor(kappa, dtype=torch.float64, requires_grad=True)
-    draws = marginal.wood_rejection(k, d, n, np.random.default_rng(4))
-    (total,) = torch.autograd.grad((1 - draws.one_minus_w).sum(), k)
-    # per-sample gradients: the same draws with one kappa entry per sample
-    kv = torch.full((n,), kappa, dtype=torch.float64, requires_grad=True)
-    (g,) = torch.autograd.grad((1 - marginal.wood_proposal(draws.eps, kv, d)).sum(), kv)
-    assert total.item() == pytest.approx(g.sum().item(), rel=1e-12)
-    expected = marginal.naive_wood_gradient_mean_w(kappa, d)
-    z = (g.mean().item() - expected) / (g.std().item() / math.sqrt(n))
-    assert abs(z) < 4
-
-
-# --- tangent projection --------------------------------------------------------------------------
-
-
-def test_tangent_projection_geometry_and_law():
-    torch.manual_seed(5)
-    d, n = 5, 40_000
-    loc = torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64), dim=0)
-    w = torch.full((n,), 0.3, dtype=torch.float64)
-    sin_w = torch.sqrt(1 - w * w)
-    z = marginal.tangent_projection(loc, w, sin_w, torch.randn(n, d, dtype=torch.float64))
-    np.testing.assert_allclose(torch.linalg.vector_norm(z, dim=-1), 1, atol=1e-14)
-    np.testing.assert_allclose(z @ loc, w, atol=1e-14)
-    # E[zz^T] = w^2 mu mu^T + (1 - w^2)/(d - 1) (I - mu mu^T) for a uniform tangent direction
-    outer = loc[:, None] * loc[None, :]
-    second = 0.09 * outer + 0.91 / (d - 1) * (torch.eye(d, dtype=torch.float64) - outer)
-    emp = z.T @ z / n
-    assert torch.max(torch.abs(emp - second)).item() < 5 * 0.91 / math.sqrt(n)
-
-
-def test_tangent_projection_has_the_law_of_sample_vmf():
-    """Two-sample KS between the projection construction and hvae's Householder sampler."""
-    gen = torch.Generator().manual_seed(7)
-    d, kappa, n = 5, 3.0, 20_000
-    loc = torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64, generator=gen), dim=0)
-    z_h = sample_vmf(loc, torch.tensor(kappa, dtype=torch.float64), (n,), generator=gen)
-    omw = sample_one_minus_w(torch.tensor(kappa, dtype=torch.float64), d, (n,), generator=gen)
-    z_p = marginal.tangent_projection(loc, 1 - omw, torch.sqrt(omw * (2 - omw)),
-                                      torch.randn(n, d, dtype=torch.float64, generator=gen))
-    for axis in (loc, torch.nn.functional.normalize(torch.randn(d, dtype=torch.float64,
-                                                                generator=gen), dim=0)):
-        assert stats.ks_2samp((z_h @ axis).numpy(), (z_p @ axis).numpy()).pvalue > 1e-3
-
-
-def test_tangent_projection_gives_vmf_moments():
-    torch.manual_seed(6)
-    d, kappa, n = 4, 3.0, 40_000
-    loc = torch.nn.functional.normalize(torch.tensor([1.0, -2.0, 0.5, 1.0],
-                                                     dtype=torch.float64), dim=0)
-    omw = sample_one_minus_w(torch.tensor(kappa, dtype=torch.float64), d, (n,))
-    z = marginal.tangent_projection(loc, 1 - omw, torch.sqrt(omw * (2 - omw)),
-                                    torch.randn(n, d, dtype=torch.float64))
-    vmf = VonMisesFisher(loc, torch.tensor(kappa, dtype=torch.float64))
-    cov = vmf.covariance_matrix
-    se = torch.sqrt(torch.diagonal(cov) / n)
-    assert torch.all(torch.abs(z.mean(0) - vmf.mean) < 5 * se)
-
-
-# --- KL limits -----------------------------------------------------------------------------------
-
-
-def _mp_kl(kappa: float, d: int) -> mpmath.mpf:
-    k, v = mpmath.mpf(kappa), mpmath.mpf(d) / 2 - 1
-    a = mpmath.besseli(v + 1, k) / mpmath.besseli(v, k)
-    log_c = v * mpmath.log(k) - (v + 1) * mpmath.log(2 * mpmath.pi) - mpmath.log(
-        mpmath.besseli(v, k))
-    log_area = mpmath.log(2) + (v + 1) * mpmath.log(mpmath.pi) - mpmath.loggamma(v + 1)
-    return k * a + log_c + log_area
-
-
-@pytest.mark.parametrize("d", [2, 3, 10, 100])
-def test_kl_small_kappa(d):
-    for kappa in (1e-2, 1e-1):
-        err = abs(float(_mp_kl(kappa, d)) - marginal.kl_uniform_small_kappa(kappa, d))
-        assert err < kappa**6  # the next term is O(kappa^6) with a coefficient below 1
-
-
-@pytest.mark.parametrize("d", [2, 3, 5, 10])
-def test_kl_large_kappa(d):
-    errs = [abs(float(_mp_kl(k, d)) - marginal.kl_uniform_large_kappa(k, d)) for k in (1e2, 1e3)]
-    assert errs[0] < 10 * d * d / 1e4
-    assert errs[1] < 10 * d * d / 1e6
+@pytest.mark.parametrize(("kappa", "d", "match"), [
+    (-1.0, 3, "kappa: must be a finite number >= 0"),
+    (math.inf, 3, "kappa: must be a finite number >= 0"),
+    (1.0, 1, "d: must be an integer >= 2"),
+    (1.0, 2.5, "d: must be an integer >= 2"),
+])
+def test_bad_arguments(kappa, d, match):
+    for fn in (marginal.log_density, marginal.log_density_theta, marginal.cdf, marginal.sf):
+        with pytest.raises(ValueError, match=match):
+            fn(0.5, kappa, d)

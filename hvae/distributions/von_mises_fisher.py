@@ -1,8 +1,9 @@
-r"""The von Mises-Fisher distribution and the uniform distribution on the sphere.
+r"""The von Mises-Fisher distribution, its KL divergence to the uniform law and the limits of
+that KL.
 
-Both follow ``torch.distributions`` conventions (argument constraints, ``validate_args``,
-``expand``, lazy properties) and take the *ambient* dimension ``d``: points of
-:math:`S^{d-1} = \{x \in \mathbb{R}^d : \|x\| = 1\}`.
+It follows ``torch.distributions`` conventions (argument constraints, ``validate_args``,
+``expand``, lazy properties) and its dimension is the *ambient* one, ``dim`` (d in the
+formulas): points of :math:`S^{d-1} = \{x \in \mathbb{R}^d : \|x\| = 1\}`.
 
 Notation: :math:`v = d/2 - 1`, :math:`A_d(\kappa) = I_{d/2}(\kappa)/I_{d/2-1}(\kappa)` and
 :math:`L(\kappa) = \log\big[\Gamma(d/2)(2/\kappa)^{v} I_{v}(\kappa)\big] \ge 0` (see
@@ -16,54 +17,38 @@ Notation: :math:`v = d/2 - 1`, :math:`A_d(\kappa) = I_{d/2}(\kappa)/I_{d/2-1}(\k
 so the KL to the uniform law is :math:`\kappa A_d(\kappa) - L(\kappa)`, a difference of two
 terms that are both :math:`O(\kappa^2)` as :math:`\kappa \to 0` and never a difference of large
 numbers there. These scalar quantities are computed in float64 and returned in the input dtype.
+
+The KL term's limits
+--------------------
+:math:`\mathrm{KL}(\kappa) = \kappa A_d(\kappa) - L(\kappa)` with
+:math:`L(\kappa) = \log {}_0F_1(;\frac d2;\frac{\kappa^2}{4})` gives, as :math:`\kappa \to 0`,
+:math:`\mathrm{KL} = \frac{\kappa^2}{2d} - \frac{3\kappa^4}{4d^2(d+2)} + O(\kappa^6)`, and the
+Hankel expansion of :math:`I_\nu` gives, as :math:`\kappa \to \infty`,
+:math:`\mathrm{KL} = \frac{d-1}{2}\log\frac{\kappa}{2\pi e} + \log|S^{d-1}|
++ \frac{(d-1)(d-3)}{4\kappa} + O(\kappa^{-2})`.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
-from torch.distributions import Distribution, constraints, register_kl
+from torch.distributions import Distribution, register_kl
 from torch.distributions.utils import lazy_property
 
-from hvae.sampling import METHODS, sample_uniform_sphere, sample_vmf
+from hvae._validation import check_choice, fail
+from hvae.distributions.constraints import positive_finite, sphere
+from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
+from hvae.sampling import METHODS, sample_vmf
 from hvae.special import bessel_terms
 
-__all__ = ["HypersphericalUniform", "VonMisesFisher", "log_sphere_area", "sphere"]
-
-
-def _unit_tolerance(dtype: torch.dtype) -> float:
-    """How far from 1 a norm may be and still count as a unit vector in this dtype."""
-    return min(1e3 * torch.finfo(dtype).eps, 1e-2)
-
-
-class _Sphere(constraints.Constraint):
-    """Finite vectors of unit Euclidean norm (last dimension), tolerance set by the dtype."""
-
-    is_discrete = False
-    event_dim = 1
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        norm = torch.linalg.vector_norm(value, dim=-1)
-        finite = torch.isfinite(value).all(-1)
-        return finite & ((norm - 1).abs() <= _unit_tolerance(value.dtype))
-
-
-class _PositiveFinite(constraints.Constraint):
-    is_discrete = False
-    event_dim = 0
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        return torch.isfinite(value) & (value > 0)
-
-
-sphere = _Sphere()
-positive_finite = _PositiveFinite()
-
-
-def log_sphere_area(d: int) -> float:
-    r"""Log surface area of :math:`S^{d-1}`: :math:`\log 2 + (d/2)\log\pi - \log\Gamma(d/2)`."""
-    return math.log(2) + 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d)
+__all__ = [
+    "VonMisesFisher",
+    "kl_uniform_large_kappa",
+    "kl_uniform_large_kappa_slope",
+    "kl_uniform_small_kappa",
+]
 
 
 class VonMisesFisher(Distribution):
@@ -92,22 +77,21 @@ class VonMisesFisher(Distribution):
 
     def __init__(self, loc: torch.Tensor, concentration, validate_args=None, method="auto"):
         if not isinstance(loc, torch.Tensor) or loc.dim() < 1:
-            raise ValueError("loc must be a tensor of shape (..., d)")
+            raise fail("loc", "a tensor of shape (..., dim)",
+                       tuple(loc.shape) if isinstance(loc, torch.Tensor) else type(loc).__name__)
         if loc.shape[-1] < 2:
-            raise ValueError(f"loc must have d >= 2 entries in its last dimension, got "
-                             f"{loc.shape[-1]}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise fail("loc", "of shape (..., dim) with dim >= 2 (the ambient dimension)",
+                       tuple(loc.shape))
+        check_choice(method, "method", METHODS)
         if method == "exact" and loc.shape[-1] != 3:
-            raise ValueError(f"method='exact' exists only for d = 3, got d = {loc.shape[-1]}")
+            raise fail("method", f"one of {METHODS} other than 'exact' for dim = "
+                       f"{loc.shape[-1]} ('exact' exists only for dim = 3)", method)
         concentration = torch.as_tensor(concentration, dtype=loc.dtype, device=loc.device)
         try:
             batch_shape = torch.broadcast_shapes(loc.shape[:-1], concentration.shape)
         except RuntimeError as err:
-            raise ValueError(
-                f"loc (batch shape {tuple(loc.shape[:-1])}) and concentration (shape "
-                f"{tuple(concentration.shape)}) do not broadcast"
-            ) from err
+            raise fail("concentration", f"of a shape that broadcasts with loc's batch shape "
+                       f"{tuple(loc.shape[:-1])}", tuple(concentration.shape)) from err
         self.loc = loc.expand(*batch_shape, loc.shape[-1])
         self.concentration = concentration.expand(batch_shape)
         self.method = method
@@ -199,63 +183,59 @@ class VonMisesFisher(Distribution):
         return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
 
     def __repr__(self) -> str:
-        return (f"VonMisesFisher(d={self.dim}, batch_shape={tuple(self.batch_shape)}, "
+        return (f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)}, "
                 f"method={self.method!r})")
-
-
-class HypersphericalUniform(Distribution):
-    r"""The uniform distribution on :math:`S^{d-1} \subset \mathbb{R}^d` (d = ambient dimension).
-
-    Density :math:`1/|S^{d-1}|` with respect to the surface measure; the limit
-    :math:`\kappa \to 0` of the von Mises-Fisher distribution.
-    """
-
-    arg_constraints = {}
-    support = sphere
-    has_rsample = True
-
-    def __init__(self, d: int, batch_shape=torch.Size(), dtype=None, device=None,
-                 validate_args=None):
-        if isinstance(d, bool) or not isinstance(d, int) or d < 2:
-            raise ValueError(f"d (the ambient dimension) must be an integer >= 2, got {d!r}")
-        self.d = d
-        self.dtype = dtype or torch.get_default_dtype()
-        self.device = torch.device(device or "cpu")
-        super().__init__(torch.Size(batch_shape), torch.Size([d]), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(HypersphericalUniform, _instance)
-        new.d, new.dtype, new.device = self.d, self.dtype, self.device
-        super(HypersphericalUniform, new).__init__(torch.Size(batch_shape), self.event_shape,
-                                                   validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        shape = torch.Size(sample_shape) + self.batch_shape
-        return sample_uniform_sphere(shape, self.d, self.dtype, self.device)
-
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        shape = torch.broadcast_shapes(value.shape[:-1], self.batch_shape)
-        return torch.full(shape, -log_sphere_area(self.d), dtype=value.dtype,
-                          device=value.device)
-
-    def entropy(self) -> torch.Tensor:
-        return torch.full(self.batch_shape, log_sphere_area(self.d), dtype=self.dtype,
-                          device=self.device)
-
-    def __repr__(self) -> str:
-        return f"HypersphericalUniform(d={self.d}, batch_shape={tuple(self.batch_shape)})"
 
 
 @register_kl(VonMisesFisher, HypersphericalUniform)
 def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor:
     r""":math:`KL = \kappa A_d(\kappa) + \log C_d(\kappa) + \log|S^{d-1}|
     = \kappa A_d(\kappa) - L(\kappa) \ge 0`; constant in :math:`\mu`."""
-    if p.dim != q.d:
-        raise ValueError(f"dimensions differ: VonMisesFisher has d={p.dim}, the uniform d={q.d}")
+    if p.dim != q.dim:
+        raise fail("q", f"a uniform law of the same dimension as p (dim = {p.dim})", q)
     rescaled, ratio = p._terms
     kl = p.concentration.double() * ratio - rescaled
     return kl.to(p.loc.dtype)
+
+
+# --- the KL term's limits ---------------------------------------------------------------------
+
+
+def kl_uniform_small_kappa(kappa, d: int):
+    r"""Two terms of :math:`\mathrm{KL}(\mathrm{vMF}(\mu,\kappa)\,\|\,\mathcal U(S^{d-1}))` at
+    small :math:`\kappa` (d ambient):
+
+    .. math:: \frac{\kappa^2}{2d} - \frac{3\kappa^4}{4d^2(d+2)},
+
+    from :math:`L = \frac{\kappa^2}{2d} - \frac{\kappa^4}{4d^2(d+2)} + O(\kappa^6)`,
+    :math:`A_d = L'` and :math:`\mathrm{KL} = \kappa L' - L`. Error :math:`O(\kappa^6)`.
+    Works on floats, numpy arrays and tensors."""
+    return kappa**2 / (2 * d) - 3 * kappa**4 / (4 * d * d * (d + 2))
+
+
+def kl_uniform_large_kappa(kappa, d: int):
+    r"""Large-:math:`\kappa` expansion of the KL to the uniform law (d ambient):
+
+    .. math:: \frac{d-1}{2}\log\frac{\kappa}{2\pi e} + \log|S^{d-1}| + \frac{(d-1)(d-3)}{4\kappa}
+              + O(\kappa^{-2}),
+
+    from :math:`\log I_\nu(\kappa) = \kappa - \frac12\log(2\pi\kappa) - \frac{4\nu^2-1}{8\kappa}
+    + O(\kappa^{-2})`. The leading terms are :math:`\log|S^{d-1}|` minus the entropy of
+    :math:`\mathcal N(0, I_{d-1}/\kappa)`: the vMF looks Gaussian in the tangent space.
+    Works on floats and numpy arrays (use ``numpy.log``)."""
+    return (0.5 * (d - 1) * np.log(kappa / (2 * math.pi * math.e)) + log_sphere_area(d)
+            + (d - 1) * (d - 3) / (4 * kappa))
+
+
+def kl_uniform_large_kappa_slope(kappa, d: int):
+    r"""The slope of the KL to the uniform law in :math:`\log\kappa` at large :math:`\kappa`
+    (d ambient): the derivative of :func:`kl_uniform_large_kappa` in :math:`\log\kappa`,
+
+    .. math:: \frac{d\,\mathrm{KL}}{d\log\kappa} = \kappa^2 A_d'(\kappa)
+              = \frac{d-1}{2} - \frac{(d-1)(d-3)}{4\kappa} + O(\kappa^{-2}),
+
+    since :math:`\partial_\kappa \mathrm{KL} = \kappa A_d'(\kappa)`
+    (:func:`hvae.special.iv_ratio_derivative` at :math:`v = d/2`). One half per dimension of
+    the sphere: the KL grows only logarithmically. Works on floats, numpy arrays and tensors.
+    """
+    return (d - 1) / 2 - (d - 1) * (d - 3) / (4 * kappa)
