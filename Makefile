@@ -55,7 +55,7 @@ book-check: $(STAMP)
 	$(BOOK_HTML)
 	HVAE_BOOK_CHECK=1 $(BIN)/pytest tests/test_book.py
 
-# --- Experiments (hvae/experiments.py) ---------------------------------------------------------
+# --- Experiments (hvae/experiments/) -----------------------------------------------------------
 # `make reproduce`: the paper's protocol (the `full` profile; PROFILE=quick for a smoke test), in
 # two steps.
 # 1. Train and evaluate every run of Tables 1 and 2 (python -m hvae.experiments): on the GPU when

@@ -1,14 +1,21 @@
-"""Tests of hvae.experiments: profiles, one stored run, skipping, resuming, summaries."""
+"""Tests of hvae.experiments: profiles, one stored run, skipping, resuming, the command line.
+
+The statistics, the paper's numbers and the reports are tested in test_experiments_stats.py.
+"""
 
 import dataclasses
 import json
 import math
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import hvae.train
 from hvae import experiments as ex
+from hvae.experiments import runs as ex_runs
 
 #: One tiny run: the 5k subset, 1 epoch, small MLP, 5 importance samples, 100 labels.
 TINY = ex.Profile(
@@ -23,6 +30,10 @@ TINY = ex.Profile(
     hidden=(32, 16),
     source="mnist-5k-subset",
 )
+
+#: A committed result of the full profile (MNIST, d = 2, seed 0; the 5k subset there).
+COMMITTED = (Path(__file__).resolve().parent.parent / "data" / "results" / "full"
+             / "mnist-vmf-d2-s0.json")
 
 PROVENANCE_KEYS = {
     "git_commit",
@@ -63,7 +74,7 @@ def _forbid_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an epoch was trained")
 
-    monkeypatch.setattr(hvae.train, "_train_epoch", refuse)
+    monkeypatch.setattr(hvae.train, "train_epoch", refuse)
 
 
 # ------------------------------------------------------------------------------ profiles
@@ -84,19 +95,37 @@ def test_profiles():
 
 
 def test_bad_profile_name_and_arguments(tmp_path):
-    with pytest.raises(ValueError, match="profile"):
+    with pytest.raises(ValueError, match=r"^profile: must be one of \('quick', 'full'\), got"):
         ex.get_profile("nope")
-    with pytest.raises(ValueError, match="profile"):
+    with pytest.raises(ValueError, match="^profile: must be"):
         ex.run_mnist("vmf", 2, 0, "nope", out_root=tmp_path, results_root=tmp_path)
-    with pytest.raises(ValueError, match="latent"):
+    with pytest.raises(ValueError, match="^latent: must be one of"):
         ex.run_mnist("ae", 2, 0, TINY, out_root=tmp_path, results_root=tmp_path)
-    with pytest.raises(ValueError, match="dim"):
+    with pytest.raises(ValueError, match=r"^dim: must be an integer >= 1 \(the paper's d"):
         ex.run_mnist("vmf", 0, 0, TINY, out_root=tmp_path, results_root=tmp_path)
-    with pytest.raises(ValueError, match="iw_samples"):
+    with pytest.raises(ValueError, match="^iw_samples: must be an integer >= 1, got 0"):
         dataclasses.replace(TINY, iw_samples=0)
     with pytest.raises(ValueError, match="epochs"):
         dataclasses.replace(TINY, epochs=0)
+    with pytest.raises(ValueError, match=r"^dims: must be positive integers"):
+        dataclasses.replace(TINY, dims=(2, 0))
+    with pytest.raises(ValueError, match="^dims: must be a non-empty sequence"):
+        dataclasses.replace(TINY, dims=())
+    with pytest.raises(ValueError, match=r"^knn_labels: must be integers >= 10"):
+        dataclasses.replace(TINY, knn_labels=(5,))
+    with pytest.raises(ValueError, match="^source: must be one of"):
+        dataclasses.replace(TINY, source="cifar")
+    with pytest.raises(ValueError, match="^name: must be a non-empty name without '/'"):
+        dataclasses.replace(TINY, name="a/b")
+    with pytest.raises(ValueError, match="^device: must be"):
+        ex.run_mnist("vmf", 2, 0, TINY, out_root=tmp_path, results_root=tmp_path, device="tpu")
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_profile_normalises_lists_to_tuples_of_ints():
+    p = dataclasses.replace(TINY, dims=[2, 5], knn_labels=[100])
+    assert p.dims == (2, 5) and p.knn_labels == (100,)
+    assert p.params()["dims"] == [2, 5]
 
 
 # ------------------------------------------------------------------------------ one run
@@ -127,6 +156,14 @@ def test_run_writes_result_with_provenance(stored):
     assert prov["data"]["split_sizes"] == {"train": 3500, "validation": 500, "test": 1000}
     assert prov["data"]["n_test"] == 1000 and prov["wall_time_s"] > 0
 
+    # the same keys, in the same order, as the committed results that the chapters read
+    committed = json.loads(COMMITTED.read_text())
+    assert list(result) == list(committed)
+    for key in ("sem", "training", "provenance"):
+        assert list(result[key]) == list(committed[key])
+    assert list(result["metrics"]) == list(committed["metrics"])[:5]  # TINY: only 100 labels
+    assert list(prov["data"]) == list(committed["provenance"]["data"])
+
     training = result["training"]
     assert training["epochs_run"] == 1 and training["best_epoch"] == 1
     assert training["resumed"] is False
@@ -149,7 +186,7 @@ def test_second_call_returns_stored_result_without_training(copy_of, monkeypatch
     def refuse(*args, **kwargs):
         raise AssertionError("train() was called")
 
-    monkeypatch.setattr(ex, "train", refuse)
+    monkeypatch.setattr(ex_runs, "train", refuse)
     again = ex.run_mnist("vmf", 2, 0, TINY, out_root=runs, results_root=results)
     assert again == json.loads(path.read_text())
     assert path.stat().st_mtime_ns == before
@@ -161,13 +198,13 @@ def test_result_without_its_checkpoint_is_recomputed(copy_of, monkeypatch):
     runs, results = copy_of
     shutil.rmtree(runs / "tiny" / "vmf-d2-s0")
     calls = []
-    real_train = ex.train
+    real_train = ex_runs.train
 
     def counting(*args, **kwargs):
         calls.append(kwargs.get("resume"))
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(ex, "train", counting)
+    monkeypatch.setattr(ex_runs, "train", counting)
     again = ex.run_mnist("vmf", 2, 0, TINY, out_root=runs, results_root=results, device="cpu")
     assert calls == [False]  # trained from scratch, not resumed
     assert (runs / "tiny" / "vmf-d2-s0" / "checkpoint.pt").is_file()
@@ -197,13 +234,13 @@ def test_interrupted_training_continues_from_its_checkpoint(copy_of, monkeypatch
     runs, results = copy_of
     ex.result_path("vmf", 2, 0, TINY, results).unlink()
     calls = []
-    real_epoch = hvae.train._train_epoch
+    real_epoch = hvae.train.train_epoch
 
     def counting(*args, **kwargs):
         calls.append(args[4])  # the 0-based epoch index
         return real_epoch(*args, **kwargs)
 
-    monkeypatch.setattr(hvae.train, "_train_epoch", counting)
+    monkeypatch.setattr(hvae.train, "train_epoch", counting)
     longer = dataclasses.replace(TINY, epochs=2)
     result = ex.run_mnist("vmf", 2, 0, longer, out_root=runs, results_root=results, device="cpu")
     assert calls == [1]
@@ -222,9 +259,17 @@ def test_command_line_skips_stored_runs(copy_of, monkeypatch, capsys):
     assert "1 runs of profile 'tiny'" in capsys.readouterr().out
     assert ex.main(["--profile", "nope"]) == 1
     assert "profile" in capsys.readouterr().err
+    assert ex.main(["--profile", "tiny", "--dims", "0"]) == 1
+    error = capsys.readouterr().err
+    assert "hvae.experiments: error: dims: must be an integer >= 1, got 0" in error
 
 
-# ------------------------------------------------------------------------------ results
+def test_module_runs_as_a_program():
+    """``python -m hvae.experiments`` (the Makefile's ``reproduce``) reaches main."""
+    done = subprocess.run([sys.executable, "-m", "hvae.experiments", "--profile", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("profile: must be one of ('quick', 'full'), got 'nope'")
 
 
 def test_load_results(stored, tmp_path):
@@ -232,99 +277,3 @@ def test_load_results(stored, tmp_path):
     assert ex.load_results(TINY, root / "results") == [result]
     assert ex.load_results("tiny", root / "results") == [result]
     assert ex.load_results("quick", tmp_path) == []
-
-
-def _fake(latent, dim, seed, **metrics):
-    return {"latent": latent, "dim": dim, "seed": seed, "metrics": metrics}
-
-
-def test_summarize_mean_and_std_over_seeds():
-    results = [
-        _fake("vmf", 5, 1, LL=-100.0, KL=10.0, knn_100=0.5),
-        _fake("normal", 2, 0, LL=-130.0, KL=7.0),
-        _fake("vmf", 5, 0, LL=-104.0, KL=12.0, knn_100=0.7),
-        _fake("vmf", 5, 2, LL=-102.0, KL=14.0, knn_100=0.6),
-    ]
-    summary = ex.summarize(results)
-    assert list(summary) == [("normal", 2), ("vmf", 5)]
-    s = summary[("vmf", 5)]
-    assert (s["model"], s["n_runs"], s["seeds"]) == ("S-VAE", 3, [0, 1, 2])
-    assert s["LL"]["mean"] == pytest.approx(-102.0) and s["LL"]["std"] == pytest.approx(2.0)
-    assert s["KL"]["mean"] == pytest.approx(12.0) and s["KL"]["std"] == pytest.approx(2.0)
-    assert s["knn_100"]["mean"] == pytest.approx(0.6)
-    assert s["knn_100"]["std"] == pytest.approx(0.1)
-    one = summary[("normal", 2)]
-    assert one["model"] == "N-VAE" and one["n_runs"] == 1
-    assert one["LL"]["mean"] == -130.0 and math.isnan(one["LL"]["std"])  # one seed: no std
-    assert ex.summarize([]) == {}
-
-
-def test_model_gap_is_the_difference_of_means_with_welch_standard_error():
-    results = [
-        _fake("vmf", 5, 0, LL=-100.0), _fake("vmf", 5, 1, LL=-104.0),  # mean -102, var 8
-        _fake("normal", 5, 0, LL=-110.0), _fake("normal", 5, 1, LL=-111.0),
-        _fake("normal", 5, 2, LL=-106.0),  # mean -109, var 7
-        _fake("vmf", 2, 0, LL=-140.0), _fake("normal", 2, 0, LL=-145.0),  # one seed each
-        _fake("normal", 10, 0, LL=-95.0),  # no S-VAE at d = 10: no gap
-    ]
-    gaps = ex.model_gap(ex.summarize(results))
-    assert list(gaps) == [2, 5]
-    assert gaps[5]["diff"] == pytest.approx(7.0)
-    assert gaps[5]["se"] == pytest.approx(math.sqrt(8 / 2 + 7 / 3))
-    assert (gaps[5]["n_vmf"], gaps[5]["n_normal"]) == (2, 3)
-    assert gaps[2]["diff"] == pytest.approx(5.0) and math.isnan(gaps[2]["se"])
-    assert ex.model_gap(ex.summarize(results), metric="knn_100") == {}
-    # 7 > 2 SE (2.5): the S-VAE is ahead; one seed: no call
-    assert gaps[5]["ahead"] == "S-VAE" and gaps[2]["ahead"] is None
-    assert ex.model_gap(ex.summarize(results), n_se=3.0)[5]["ahead"] == "level"
-
-
-def _gap(diff, se):
-    ahead = "S-VAE" if diff > 2 * se else "N-VAE" if diff < -2 * se else "level"
-    return {"diff": diff, "se": se, "ahead": ahead}
-
-
-def test_headline_verdict_reads_signs_and_calls():
-    clear = {2: _gap(3.0, 1.0), 5: _gap(2.0, 0.5), 10: _gap(1.0, 0.2), 40: _gap(-2.0, 0.4)}
-    assert ex.headline_verdict(clear).startswith("holds on these runs, every difference")
-    mixed = {**clear, 5: _gap(0.7, 0.6), 10: _gap(0.01, 0.2)}
-    assert ex.headline_verdict(mixed) == ("holds in sign on these runs, but at d = 5, 10 the "
-                                          "difference is within two standard errors")
-    assert ex.headline_verdict({**clear, 40: _gap(0.5, 0.1)}) == "does not hold on these runs"
-    assert ex.headline_verdict({2: clear[2]}).startswith("cannot be checked")
-
-
-# ------------------------------------------------------------------------------ the paper
-
-
-def test_paper_table1_matches_the_reference():
-    t1 = ex.paper_table1()
-    assert set(t1) == {(m, d) for m in ("N-VAE", "S-VAE") for d in (2, 5, 10, 20, 40)}
-    assert t1[("N-VAE", 2)] == {
-        "LL": -135.73,
-        "LL_pm": 0.83,
-        "ELBO": -137.08,
-        "ELBO_pm": None,
-        "RE": -129.84,
-        "RE_pm": 0.91,
-        "KL": 7.24,
-        "KL_pm": 0.11,
-    }
-    assert t1[("S-VAE", 5)]["LL"] == -108.43 and t1[("S-VAE", 40)]["KL"] == 33.50
-    assert t1[("N-VAE", 40)]["ELBO"] == -94.91 and t1[("S-VAE", 10)]["RE_pm"] == 0.39
-    for row in t1.values():  # L[q] = RE - KL holds in the published table to rounding
-        assert row["ELBO"] == pytest.approx(row["RE"] - row["KL"], abs=0.015)
-    t1[("N-VAE", 2)]["LL"] = 0.0  # a copy: the constants stay intact
-    assert ex.paper_table1()[("N-VAE", 2)]["LL"] == -135.73
-
-
-def test_paper_table2_matches_the_reference():
-    t2 = ex.paper_table2()
-    assert t2[("N-VAE", 2)] == {100: 72.6, 600: 80.8, 1000: 81.7}
-    assert t2[("S-VAE", 2)] == {100: 77.9, 600: 84.9, 1000: 85.6}
-    assert t2[("N-VAE", 40)][100] == 72.3 and t2[("S-VAE", 40)][1000] == 90.4
-    assert t2[("S-VAE", 10)][600] == 91.2
-    assert ("N-VAE", 40, 100) in ex.PAPER_TABLE2_SIGNIFICANT
-    assert ("S-VAE", 40, 100) not in ex.PAPER_TABLE2_SIGNIFICANT
-    assert ("S-VAE", 20, 1000) in ex.PAPER_TABLE2_SIGNIFICANT
-    assert len(ex.PAPER_TABLE2_SIGNIFICANT) == 13

@@ -1,0 +1,73 @@
+r"""The MNIST experiments of the paper (Tables 1 and 2): profiles, runs, stored results.
+
+The package in five parts, each re-exported here:
+
+* :mod:`~hvae.experiments.profiles`: every parameter of an experiment set-up
+  (:class:`Profile`; ``quick``, the chapters' default, and ``full``, the paper's protocol).
+* :mod:`~hvae.experiments.runs`: one run (:func:`run_mnist`: train, evaluate on the test split,
+  store the result JSON with its provenance; resumable) and the stored runs
+  (:func:`load_results`); :mod:`~hvae.experiments.provenance` records where a result came from.
+* :mod:`~hvae.experiments.stats`: means and spreads over seeds (:func:`summarize_runs`) and the
+  S-VAE minus N-VAE gap with its standard error (:func:`model_gap`).
+* :mod:`~hvae.experiments.paper`: the published numbers (:func:`paper_table1`,
+  :func:`paper_table2`; reference data, not results of this package), the models' names and
+  the paper's headline.
+* :mod:`~hvae.experiments.report`: the sentences and text blocks the chapters print about
+  stored runs (:func:`headline_verdict`, :func:`describe_stored`).
+
+**Dimension convention.** ``dim`` is always the paper's *d*, the dimension of the latent
+*manifold*, as in :class:`hvae.models.VAE`: the N-VAE with ``dim=d`` has codes in R^d, the
+S-VAE with ``dim=d`` lives on S^d inside R^(d+1) (``code_dim = d + 1``). Every stored result
+says so (``"dim_convention": "paper (manifold)"``).
+
+**Command line** (``make reproduce``, :mod:`~hvae.experiments.cli`)::
+
+    python -m hvae.experiments --profile full --device cuda [--dims 2 5] [--seeds 0 1]
+
+loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result and checkpoint
+exist.
+"""
+
+from hvae.experiments.cli import main
+from hvae.experiments.paper import (
+    METRICS,
+    MODEL_NAMES,
+    PAPER_HEADLINE,
+    PAPER_LATENTS,
+    PAPER_TABLE2_SIGNIFICANT,
+    paper_table1,
+    paper_table2,
+)
+from hvae.experiments.profiles import FULL, PROFILES, QUICK, Profile, get_profile
+from hvae.experiments.provenance import device_description, environment_record, git_state
+from hvae.experiments.report import describe_stored, headline_verdict
+from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
+from hvae.experiments.stats import model_gap, summarize_runs
+
+__all__ = [
+    "DIM_CONVENTION",
+    "FULL",
+    "METRICS",
+    "MODEL_NAMES",
+    "PAPER_HEADLINE",
+    "PAPER_LATENTS",
+    "PAPER_TABLE2_SIGNIFICANT",
+    "PROFILES",
+    "QUICK",
+    "Profile",
+    "describe_stored",
+    "device_description",
+    "environment_record",
+    "get_profile",
+    "git_state",
+    "headline_verdict",
+    "load_results",
+    "main",
+    "model_gap",
+    "paper_table1",
+    "paper_table2",
+    "result_path",
+    "run_dir",
+    "run_mnist",
+    "summarize_runs",
+]

@@ -1,0 +1,76 @@
+"""The command line of the experiments: ``python -m hvae.experiments`` (``make reproduce``).
+
+::
+
+    python -m hvae.experiments --profile full --device cuda [--dims 2 5] [--seeds 0 1]
+
+loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result and checkpoint
+exist; an interrupted training resumes from its checkpoint. A bad argument is one line on
+standard error (``hvae.experiments: error: NAME: must be ..., got ...``) and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hvae._validation import check_int, resolve_device
+from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
+from hvae.experiments.profiles import PROFILES, get_profile
+from hvae.experiments.runs import result_path, run_mnist
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m hvae.experiments",
+        description="Run the MNIST experiments (Tables 1 and 2) of a profile; runs whose "
+        "result and checkpoint exist are skipped, interrupted trainings resume from their "
+        "checkpoint.",
+    )
+    p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    p.add_argument("--dims", type=int, nargs="+", help="the paper's d (default: the profile's)")
+    p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's")
+    p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS, default=list(PAPER_LATENTS))
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--out-root", default="runs", help="training runs (checkpoints)")
+    p.add_argument("--results-root", default="data/results", help="result JSON files")
+    p.add_argument("--epoch-progress", action="store_true", help="a progress bar per run too")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the experiments of a profile; returns the exit status (1 on a bad argument)."""
+    from tqdm.auto import tqdm
+
+    args = _parser().parse_args(argv)
+    try:
+        prof = get_profile(args.profile)
+        dims = tuple(check_int(d, "dims", minimum=1) for d in args.dims or prof.dims)
+        seeds = tuple(args.seeds or prof.seeds)
+        device = str(resolve_device(args.device))
+    except ValueError as exc:
+        print(f"hvae.experiments: error: {exc}", file=sys.stderr)
+        return 1
+    runs = [(lat, d, s) for lat in args.latents for d in dims for s in seeds]
+    bar = tqdm(runs, desc=f"{prof.name} runs", unit="run")
+    for latent, d, s in bar:
+        done = result_path(latent, d, s, prof, args.results_root).is_file()
+        bar.set_postfix_str(f"{MODEL_NAMES[latent]} d={d} seed={s}{' (stored)' if done else ''}")
+        run_mnist(
+            latent,
+            d,
+            s,
+            prof,
+            out_root=args.out_root,
+            results_root=args.results_root,
+            device=device,
+            resume=True,
+            progress=args.epoch_progress,
+        )
+    bar.close()
+    print(f"{len(runs)} runs of profile {prof.name!r} in {Path(args.results_root) / prof.name}")
+    return 0

@@ -1,0 +1,84 @@
+"""Sentences and text blocks that the experiment chapters print about stored runs.
+
+:func:`headline_verdict` says in words whether the runs bear out the paper's headline;
+:func:`describe_stored` says where stored runs come from (commits, dates, devices, data), so
+that the chapters comparing them with the paper (Tables 1 and 2) print the same account.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hvae.experiments.paper import PAPER_HEADLINE
+from hvae.experiments.profiles import Profile
+
+__all__ = ["describe_stored", "headline_verdict"]
+
+
+def headline_verdict(gaps: Mapping[int, Mapping[str, Any]]) -> str:
+    """Whether the LL gaps of :func:`hvae.experiments.model_gap` bear out the paper's headline
+    (the S-VAE ahead for d <= 10, the N-VAE at d = 40: :data:`PAPER_HEADLINE`), as a phrase for
+    the prose: "holds ..." when every sign agrees (saying where a difference is within ``n_se``
+    standard errors, i.e. not ``ahead``), "does not hold ..." otherwise, "cannot be checked ..."
+    when a d it names lacks runs of both models."""
+    if not set(PAPER_HEADLINE) <= set(gaps):
+        names = ", ".join(str(d) for d in PAPER_HEADLINE)
+        return f"cannot be checked: not every d it names ({names}) has runs of both models"
+    if any((gaps[d]["diff"] > 0) - (gaps[d]["diff"] < 0) != sign
+           for d, sign in PAPER_HEADLINE.items()):
+        return "does not hold on these runs"
+    level = [d for d in PAPER_HEADLINE if gaps[d]["ahead"] in ("level", None)]
+    if not level:
+        return "holds on these runs, every difference beyond two standard errors"
+    return ("holds in sign on these runs, but at d = " + ", ".join(str(d) for d in level)
+            + " the difference is within two standard errors")
+
+
+def describe_stored(
+    stored: Sequence[Mapping[str, Any]],
+    results_root: str | os.PathLike = "data/results",
+    profile: str | Profile = "full",
+) -> list[str]:
+    """Lines describing the stored runs of a profile (or their absence): their provenance.
+
+    Args:
+        stored: the runs, as :func:`hvae.experiments.load_results` returns them.
+        results_root: where they were read from, as the text should name it (a path relative
+            to the repository, e.g. ``"data/results"``).
+        profile: the profile they belong to (its name is printed).
+
+    Returns:
+        Without runs, one line saying there is nothing to compare with the paper and how to
+        make the runs (``python -m hvae.experiments``). Otherwise a heading with the number of
+        runs and the folder, then the git commit(s) (10 hex digits, marked when the tree had
+        uncommitted changes), the range of dates (UTC), the device(s), one line per data set
+        (source and split sizes, marked loudly when it is not full MNIST, i.e. not comparable
+        with the paper), and an empty line, ready for a table to follow.
+    """
+    name = profile.name if isinstance(profile, Profile) else str(profile)
+    folder = f"{Path(results_root) / name}/"
+    if not stored:
+        return [f"No stored results of the {name} profile in {folder}: `make reproduce` "
+                f"(python -m hvae.experiments --profile {name} --device cuda) has not written "
+                "any yet, so there is nothing to compare with the paper here."]
+    prov = [r["provenance"] for r in stored]
+    commits = sorted({f"{p['git_commit'][:10]}{' (uncommitted changes)' if p['git_dirty'] else ''}"
+                      for p in prov})
+    dates = sorted(p["date_utc"] for p in prov)
+    devices = sorted({p["device"] for p in prov})
+    data = sorted({(p["data"]["source"], p["data"]["n_train"], p["data"]["n_validation"],
+                    p["data"]["n_test"]) for p in prov})
+    lines = [f"STORED RESULTS OF THE {name.upper()} PROFILE ({len(stored)} runs in {folder}; "
+             "not recomputed by this page)",
+             f"  git commit(s): {', '.join(commits)}",
+             f"  dates (UTC):   {dates[0]} .. {dates[-1]}",
+             f"  device(s):     {'; '.join(devices)}"]
+    for source, n_train, n_val, n_test in data:
+        loud = "" if source == "mnist" else "  <- NOT full MNIST: not comparable with the paper"
+        lines.append(f"  data:          {source}, {n_train} train / {n_val} validation / "
+                     f"{n_test} test digits{loud}")
+    lines.append("")
+    return lines

@@ -1,0 +1,197 @@
+"""Tests of hvae.experiments' statistics over seeds, the paper's numbers and the reports,
+and of the committed results of the full profile (data/results/full/) that the chapters read."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hvae import experiments as ex
+
+REPO = Path(__file__).resolve().parent.parent
+STORED = REPO / "data" / "results"
+
+
+def _fake(latent, dim, seed, **metrics):
+    return {"latent": latent, "dim": dim, "seed": seed, "metrics": metrics}
+
+
+def test_summarize_runs_mean_and_std_over_seeds():
+    results = [
+        _fake("vmf", 5, 1, LL=-100.0, KL=10.0, knn_100=0.5),
+        _fake("normal", 2, 0, LL=-130.0, KL=7.0),
+        _fake("vmf", 5, 0, LL=-104.0, KL=12.0, knn_100=0.7),
+        _fake("vmf", 5, 2, LL=-102.0, KL=14.0, knn_100=0.6),
+    ]
+    summary = ex.summarize_runs(results)
+    assert list(summary) == [("normal", 2), ("vmf", 5)]
+    s = summary[("vmf", 5)]
+    assert (s["model"], s["n_runs"], s["seeds"]) == ("S-VAE", 3, [0, 1, 2])
+    assert s["LL"]["mean"] == pytest.approx(-102.0) and s["LL"]["std"] == pytest.approx(2.0)
+    assert s["KL"]["mean"] == pytest.approx(12.0) and s["KL"]["std"] == pytest.approx(2.0)
+    assert s["knn_100"]["mean"] == pytest.approx(0.6)
+    assert s["knn_100"]["std"] == pytest.approx(0.1)
+    one = summary[("normal", 2)]
+    assert one["model"] == "N-VAE" and one["n_runs"] == 1
+    assert one["LL"]["mean"] == -130.0 and math.isnan(one["LL"]["std"])  # one seed: no std
+    assert ex.summarize_runs([]) == {}
+
+
+def test_model_gap_is_the_difference_of_means_with_welch_standard_error():
+    results = [
+        _fake("vmf", 5, 0, LL=-100.0), _fake("vmf", 5, 1, LL=-104.0),  # mean -102, var 8
+        _fake("normal", 5, 0, LL=-110.0), _fake("normal", 5, 1, LL=-111.0),
+        _fake("normal", 5, 2, LL=-106.0),  # mean -109, var 7
+        _fake("vmf", 2, 0, LL=-140.0), _fake("normal", 2, 0, LL=-145.0),  # one seed each
+        _fake("normal", 10, 0, LL=-95.0),  # no S-VAE at d = 10: no gap
+    ]
+    gaps = ex.model_gap(ex.summarize_runs(results))
+    assert list(gaps) == [2, 5]
+    assert gaps[5]["diff"] == pytest.approx(7.0)
+    assert gaps[5]["se"] == pytest.approx(math.sqrt(8 / 2 + 7 / 3))
+    assert (gaps[5]["n_vmf"], gaps[5]["n_normal"]) == (2, 3)
+    assert gaps[2]["diff"] == pytest.approx(5.0) and math.isnan(gaps[2]["se"])
+    assert ex.model_gap(ex.summarize_runs(results), metric="knn_100") == {}
+    # 7 > 2 SE (2.5): the S-VAE is ahead; one seed: no call
+    assert gaps[5]["ahead"] == "S-VAE" and gaps[2]["ahead"] is None
+    assert ex.model_gap(ex.summarize_runs(results), n_se=3.0)[5]["ahead"] == "level"
+
+
+def _gap(diff, se):
+    ahead = "S-VAE" if diff > 2 * se else "N-VAE" if diff < -2 * se else "level"
+    return {"diff": diff, "se": se, "ahead": ahead}
+
+
+def test_headline_verdict_reads_signs_and_calls():
+    clear = {2: _gap(3.0, 1.0), 5: _gap(2.0, 0.5), 10: _gap(1.0, 0.2), 40: _gap(-2.0, 0.4)}
+    assert ex.headline_verdict(clear).startswith("holds on these runs, every difference")
+    mixed = {**clear, 5: _gap(0.7, 0.6), 10: _gap(0.01, 0.2)}
+    assert ex.headline_verdict(mixed) == ("holds in sign on these runs, but at d = 5, 10 the "
+                                          "difference is within two standard errors")
+    assert ex.headline_verdict({**clear, 40: _gap(0.5, 0.1)}) == "does not hold on these runs"
+    assert ex.headline_verdict({2: clear[2]}).startswith("cannot be checked")
+
+
+# ------------------------------------------------------------------------------ the paper
+
+
+def test_paper_table1_matches_the_reference():
+    t1 = ex.paper_table1()
+    assert set(t1) == {(m, d) for m in ("N-VAE", "S-VAE") for d in (2, 5, 10, 20, 40)}
+    assert t1[("N-VAE", 2)] == {
+        "LL": -135.73,
+        "LL_pm": 0.83,
+        "ELBO": -137.08,
+        "ELBO_pm": None,
+        "RE": -129.84,
+        "RE_pm": 0.91,
+        "KL": 7.24,
+        "KL_pm": 0.11,
+    }
+    assert t1[("S-VAE", 5)]["LL"] == -108.43 and t1[("S-VAE", 40)]["KL"] == 33.50
+    assert t1[("N-VAE", 40)]["ELBO"] == -94.91 and t1[("S-VAE", 10)]["RE_pm"] == 0.39
+    for row in t1.values():  # L[q] = RE - KL holds in the published table to rounding
+        assert row["ELBO"] == pytest.approx(row["RE"] - row["KL"], abs=0.015)
+    t1[("N-VAE", 2)]["LL"] = 0.0  # a copy: the constants stay intact
+    assert ex.paper_table1()[("N-VAE", 2)]["LL"] == -135.73
+
+
+def test_paper_table2_matches_the_reference():
+    t2 = ex.paper_table2()
+    assert t2[("N-VAE", 2)] == {100: 72.6, 600: 80.8, 1000: 81.7}
+    assert t2[("S-VAE", 2)] == {100: 77.9, 600: 84.9, 1000: 85.6}
+    assert t2[("N-VAE", 40)][100] == 72.3 and t2[("S-VAE", 40)][1000] == 90.4
+    assert t2[("S-VAE", 10)][600] == 91.2
+    assert ("N-VAE", 40, 100) in ex.PAPER_TABLE2_SIGNIFICANT
+    assert ("S-VAE", 40, 100) not in ex.PAPER_TABLE2_SIGNIFICANT
+    assert ("S-VAE", 20, 1000) in ex.PAPER_TABLE2_SIGNIFICANT
+    assert len(ex.PAPER_TABLE2_SIGNIFICANT) == 13
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def _stored_run(latent, dim, seed, commit="a" * 40, dirty=False, source="mnist", n_train=55000,
+                date="2026-01-02T03:04:05+00:00", device="cuda (NVIDIA H200)"):
+    data = {"source": source, "n_train": n_train, "n_validation": 5000, "n_test": 10000}
+    return {**_fake(latent, dim, seed, LL=-100.0),
+            "provenance": {"git_commit": commit, "git_dirty": dirty, "date_utc": date,
+                           "device": device, "data": data}}
+
+
+def test_describe_stored_without_runs_says_how_to_make_them():
+    assert ex.describe_stored([]) == [
+        "No stored results of the full profile in data/results/full/: `make reproduce` "
+        "(python -m hvae.experiments --profile full --device cuda) has not written any yet, "
+        "so there is nothing to compare with the paper here."]
+    assert "of the quick profile in out/quick/" in ex.describe_stored([], "out", ex.QUICK)[0]
+
+
+def test_describe_stored_lists_commits_dates_devices_and_data():
+    stored = [
+        _stored_run("vmf", 2, 0, date="2026-01-02T03:04:05+00:00"),
+        _stored_run("vmf", 2, 1, commit="b" * 40, dirty=True, date="2026-01-01T00:00:00+00:00",
+                    device="cpu (x86_64, 1 threads)"),
+        _stored_run("normal", 2, 0, source="mnist-5k-subset", n_train=3500),
+    ]
+    assert ex.describe_stored(stored, Path("data") / "results") == [
+        "STORED RESULTS OF THE FULL PROFILE (3 runs in data/results/full/; not recomputed by "
+        "this page)",
+        "  git commit(s): aaaaaaaaaa, bbbbbbbbbb (uncommitted changes)",
+        "  dates (UTC):   2026-01-01T00:00:00+00:00 .. 2026-01-02T03:04:05+00:00",
+        "  device(s):     cpu (x86_64, 1 threads); cuda (NVIDIA H200)",
+        "  data:          mnist, 55000 train / 5000 validation / 10000 test digits",
+        "  data:          mnist-5k-subset, 3500 train / 5000 validation / 10000 test digits"
+        "  <- NOT full MNIST: not comparable with the paper",
+        "",
+    ]
+
+
+def test_provenance_records_the_environment():
+    record = ex.environment_record("cpu")
+    assert list(record) == ["git_commit", "git_dirty", "date_utc", "device", "torch_version",
+                            "python_version", "hvae_version"]
+    assert record["device"] == ex.device_description("cpu")
+    assert record["device"].startswith("cpu (") and record["device"].endswith(" threads)")
+    commit, dirty = ex.git_state()
+    assert commit == "unknown" or (len(commit) == 40 and dirty in (True, False, None))
+
+
+# ------------------------------------------------------------------------------ committed results
+
+RESULT_KEYS = ["schema", "experiment", "latent", "model", "dim", "dim_convention", "code_dim",
+               "seed", "profile", "metrics", "sem", "iw_samples", "knn_k", "training",
+               "provenance"]
+TRAINING_KEYS = ["epochs_run", "best_epoch", "best_val_elbo", "stopped_early", "resumed",
+                 "train_time_s"]
+PROVENANCE_KEYS = ["git_commit", "git_dirty", "date_utc", "device", "torch_version",
+                   "python_version", "hvae_version", "profile", "profile_params", "data",
+                   "wall_time_s", "run_dir"]
+
+
+def test_committed_full_results_load_with_the_result_schema():
+    stored = ex.load_results("full", STORED)
+    files = sorted((STORED / "full").glob("mnist-*.json"))
+    assert len(stored) == len(files) > 0
+    for r in stored:
+        assert list(r) == RESULT_KEYS and r["schema"] == 1
+        assert list(r["training"]) == TRAINING_KEYS
+        assert list(r["provenance"]) == PROVENANCE_KEYS
+        assert r["provenance"]["profile_params"] == ex.FULL.params()
+        assert r["dim_convention"] == ex.DIM_CONVENTION
+        assert r["code_dim"] == r["dim"] + (r["latent"] == "vmf")
+    summary = ex.summarize_runs(stored)
+    assert sum(entry["n_runs"] for entry in summary.values()) == len(stored)
+    for (latent, dim), entry in summary.items():
+        runs = [r for r in stored if (r["latent"], r["dim"]) == (latent, dim)]
+        ll = [r["metrics"]["LL"] for r in runs]
+        assert entry["LL"]["mean"] == pytest.approx(sum(ll) / len(ll), rel=1e-12)
+        assert entry["seeds"] == sorted(r["seed"] for r in runs)
+
+
+def test_public_names_of_the_submodules_are_re_exported():
+    from hvae.experiments import cli, paper, profiles, provenance, report, runs, stats
+
+    for module in (cli, paper, profiles, provenance, report, runs, stats):
+        assert set(module.__all__) <= set(ex.__all__), module.__name__
+        assert all(getattr(ex, name) is getattr(module, name) for name in module.__all__)
