@@ -22,7 +22,7 @@ import torch
 
 from hvae.data import load_mnist, make_loader
 from hvae.models import VAE
-from hvae.train import TrainConfig, _train_epoch
+from hvae.train import TrainConfig, train_epoch
 
 LATENTS = {"N-VAE": "normal", "S-VAE": "vmf"}
 
@@ -51,7 +51,7 @@ def time_epoch(model: VAE, images, seed: int = 0) -> float:
     loader = make_loader(images, 64, shuffle=True, binarize=True, seed=seed)
     config = TrainConfig(epochs=1, warmup_epochs=0)
     tic = time.perf_counter()
-    _train_epoch(model, loader, optimizer, config, 0, torch.device("cpu"))
+    train_epoch(model, loader, optimizer, config, 0, torch.device("cpu"))
     return time.perf_counter() - tic
 
 

@@ -5,16 +5,17 @@ One class, :class:`VAE`, covers the four latent spaces compared in the paper:
 ========== ============================================ ===================== ===============
 latent     posterior :math:`q(z|x)`                     prior :math:`p(z)`    code size
 ========== ============================================ ===================== ===============
-normal     :math:`N(\mu, \operatorname{diag}\sigma^2)`  :math:`N(0, I)`       ``dim``
-vmf        :math:`\mathrm{vMF}(\mu, \kappa)`, learned κ uniform on S^dim      ``dim + 1``
-vmf-fixed  :math:`\mathrm{vMF}(\mu, \kappa)`, fixed κ   uniform on S^dim      ``dim + 1``
-ae         point mass at :math:`\mu` (no sampling)      none (KL = 0)         ``dim``
+normal     :math:`N(\mu, \operatorname{diag}\sigma^2)`  :math:`N(0, I)`       ``d``
+vmf        :math:`\mathrm{vMF}(\mu, \kappa)`, learned κ uniform on S^d        ``d + 1``
+vmf-fixed  :math:`\mathrm{vMF}(\mu, \kappa)`, fixed κ   uniform on S^d        ``d + 1``
+ae         point mass at :math:`\mu` (no sampling)      none (KL = 0)         ``d``
 ========== ============================================ ===================== ===============
 
-**Dimension convention.** ``dim`` is the paper's *d*, the dimension of the latent manifold:
-an N-VAE with ``dim=d`` has codes in R^d, an S-VAE with ``dim=d`` has codes on the sphere
-S^d inside R^(d+1). :attr:`VAE.code_dim` is the length of the code vector (the ambient
-dimension, ``d + 1`` for the S-VAE), i.e. what :mod:`hvae.distributions` calls ``d``.
+**Dimension convention.** ``manifold_dim`` is the paper's *d*, the dimension of the latent
+manifold: an N-VAE with ``manifold_dim=d`` has codes in R^d, an S-VAE with ``manifold_dim=d``
+has codes on the sphere S^d inside R^(d+1). :attr:`VAE.code_dim` is the length of the code
+vector (the ambient dimension, ``d + 1`` for the S-VAE), i.e. what :mod:`hvae.distributions`
+calls ``dim``.
 
 **Objective.** For one example the evidence lower bound is
 
@@ -53,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution, Independent, Normal, constraints, kl_divergence
 
+from hvae._validation import check_choice, check_int, check_number, fail
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
 from hvae.fused import vmf_rsample_kl
 
@@ -118,25 +120,9 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_positive_float(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be a number > 0, got {value!r}") from None
-    if not (out > 0.0 and math.isfinite(out)):
-        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")
-    return out
-
-
 def _checked_args(
     latent: Any,
-    dim: Any,
+    manifold_dim: Any,
     hidden: Sequence[int],
     input_dim: Any,
     likelihood: Any,
@@ -145,30 +131,27 @@ def _checked_args(
     obs_scale: Any,
 ) -> tuple[tuple[int, ...], float, float | None, float | None]:
     """Validate :class:`VAE`'s arguments; return (hidden, beta, kappa, obs_scale) normalised."""
-    if latent not in LATENTS:
-        raise ValueError(f"latent: must be one of {LATENTS}, got {latent!r}")
-    if likelihood not in LIKELIHOODS:
-        raise ValueError(f"likelihood: must be one of {LIKELIHOODS}, got {likelihood!r}")
-    _check_positive_int(dim, "dim")
-    _check_positive_int(input_dim, "input_dim")
+    check_choice(latent, "latent", LATENTS)
+    check_choice(likelihood, "likelihood", LIKELIHOODS)
+    check_int(manifold_dim, "manifold_dim", minimum=1)
+    check_int(input_dim, "input_dim", minimum=1)
     hidden = tuple(hidden)
     if not hidden:
-        raise ValueError("hidden: need at least one hidden layer")
+        raise fail("hidden", "at least one hidden layer size", hidden)
     for i, h in enumerate(hidden):
-        _check_positive_int(h, f"hidden[{i}]")
-    if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta < math.inf:
-        raise ValueError(f"beta: must be a finite number >= 0, got {beta!r}")
+        check_int(h, f"hidden[{i}]", minimum=1)
+    beta = check_number(beta, "beta", nonnegative=True)
     if latent == "vmf-fixed":
         if kappa is None:
-            raise ValueError("kappa: latent 'vmf-fixed' needs a fixed concentration kappa > 0")
-        kappa = _check_positive_float(kappa, "kappa")
+            raise fail("kappa", "a fixed concentration > 0 for latent 'vmf-fixed'", kappa)
+        kappa = check_number(kappa, "kappa", positive=True)
     elif kappa is not None:
-        raise ValueError(f"kappa: only used with latent 'vmf-fixed', not {latent!r}")
+        raise fail("kappa", f"None for latent {latent!r} (only 'vmf-fixed' fixes it)", kappa)
     if obs_scale is not None:
         if likelihood != "gaussian":
-            raise ValueError("obs_scale: only used with the 'gaussian' likelihood")
-        obs_scale = _check_positive_float(obs_scale, "obs_scale")
-    return hidden, float(beta), kappa, obs_scale
+            raise fail("obs_scale", "None for a 'bernoulli' likelihood", obs_scale)
+        obs_scale = check_number(obs_scale, "obs_scale", positive=True)
+    return hidden, beta, kappa, obs_scale
 
 
 class VAE(nn.Module):
@@ -177,8 +160,9 @@ class VAE(nn.Module):
     Args:
         latent: ``"normal"`` (N-VAE), ``"vmf"`` (S-VAE with learned κ), ``"vmf-fixed"``
             (S-VAE with κ fixed to ``kappa``) or ``"ae"`` (deterministic auto-encoder).
-        dim: the paper's *d*, the dimension of the latent manifold (R^d for ``normal`` and
-            ``ae``, the sphere S^d in R^(d+1) for ``vmf``/``vmf-fixed``); see :attr:`code_dim`.
+        manifold_dim: the paper's *d*, the dimension of the latent manifold (R^d for
+            ``normal`` and ``ae``, the sphere S^d in R^(d+1) for ``vmf``/``vmf-fixed``); see
+            :attr:`code_dim`.
         hidden: encoder hidden layer sizes (the decoder uses them reversed).
         input_dim: length of an observation (784 for MNIST, 100 for the circle data).
         likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (means).
@@ -186,29 +170,37 @@ class VAE(nn.Module):
         kappa: the fixed concentration of ``"vmf-fixed"`` (required there, refused elsewhere).
         obs_scale: Gaussian likelihood only: a fixed observation standard deviation, or
             ``None`` to learn one per output coordinate.
+        dim: the former name of ``manifold_dim`` (configs saved before the rename use it).
 
     Raises:
-        ValueError: for an unknown ``latent`` or ``likelihood``, ``dim < 1``, bad sizes,
+        ValueError: for an unknown ``latent`` or ``likelihood``, ``manifold_dim < 1``, bad
+            sizes,
             ``beta < 0``, a missing/invalid/misplaced ``kappa`` or ``obs_scale``.
     """
 
     def __init__(
         self,
         latent: str,
-        dim: int,
+        manifold_dim: int | None = None,
         hidden: Sequence[int] = (256, 128),
         input_dim: int = 784,
         likelihood: str = "bernoulli",
         beta: float = 1.0,
         kappa: float | None = None,
         obs_scale: float | None = None,
+        *,
+        dim: int | None = None,
     ) -> None:
         super().__init__()
+        if dim is not None:
+            if manifold_dim is not None:
+                raise fail("dim", "omitted when manifold_dim is given (it is its old name)", dim)
+            manifold_dim = dim
         hidden, beta, kappa, obs_scale = _checked_args(
-            latent, dim, hidden, input_dim, likelihood, beta, kappa, obs_scale
+            latent, manifold_dim, hidden, input_dim, likelihood, beta, kappa, obs_scale
         )
         self.latent = latent
-        self.dim = dim
+        self.manifold_dim = manifold_dim
         self.hidden = hidden
         self.input_dim = input_dim
         self.likelihood = likelihood
@@ -216,12 +208,12 @@ class VAE(nn.Module):
         self.kappa = kappa
         self.obs_scale = obs_scale
         spherical = latent in ("vmf", "vmf-fixed")
-        self._code_dim = dim + 1 if spherical else dim
+        self._code_dim = manifold_dim + 1 if spherical else manifold_dim
 
         self.encoder = _mlp((input_dim, *hidden))
         self.loc_head = nn.Linear(hidden[-1], self._code_dim)
         if latent == "normal":
-            self.scale_head = nn.Linear(hidden[-1], dim)
+            self.scale_head = nn.Linear(hidden[-1], manifold_dim)
         elif latent == "vmf":
             self.kappa_head = nn.Linear(hidden[-1], 1)
         self.decoder = nn.Sequential(
@@ -234,7 +226,8 @@ class VAE(nn.Module):
     # ---------------------------------------------------------------- description
     @property
     def code_dim(self) -> int:
-        """Length of a latent code: ``dim + 1`` (ambient R^(d+1)) for the S-VAE, else ``dim``."""
+        """Length of a code: ``manifold_dim + 1`` (ambient R^(d+1)) for the S-VAE, else
+        ``manifold_dim``."""
         return self._code_dim
 
     @property
@@ -247,7 +240,7 @@ class VAE(nn.Module):
         """The constructor arguments (JSON-serialisable); ``VAE(**model.config)`` rebuilds it."""
         return {
             "latent": self.latent,
-            "dim": self.dim,
+            "manifold_dim": self.manifold_dim,
             "hidden": list(self.hidden),
             "input_dim": self.input_dim,
             "likelihood": self.likelihood,
@@ -257,7 +250,7 @@ class VAE(nn.Module):
         }
 
     def extra_repr(self) -> str:
-        return f"latent={self.latent!r}, dim={self.dim}, code_dim={self.code_dim}"
+        return f"latent={self.latent!r}, manifold_dim={self.manifold_dim}, code_dim={self.code_dim}"
 
     # ---------------------------------------------------------------- encoder
     def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -301,7 +294,8 @@ class VAE(nn.Module):
     def prior(
         self, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> Distribution:
-        """The prior p(z) (batch shape (), event (code_dim,)): N(0, I) or uniform on S^dim.
+        """The prior p(z) (batch shape (), event (code_dim,)): N(0, I) or uniform on S^d
+        (d = ``manifold_dim``).
 
         Raises ``ValueError`` for the auto-encoder, which has no prior.
         """
@@ -311,7 +305,7 @@ class VAE(nn.Module):
         key = (torch.device(device) if device is not None else ref.device, dtype or ref.dtype)
         if key not in self._priors:
             if self.latent == "normal":
-                zeros = torch.zeros(self.dim, device=key[0], dtype=key[1])
+                zeros = torch.zeros(self.manifold_dim, device=key[0], dtype=key[1])
                 self._priors[key] = Independent(
                     Normal(zeros, torch.ones_like(zeros), validate_args=False),
                     1,
@@ -325,7 +319,7 @@ class VAE(nn.Module):
 
     def sample_prior(self, n: int) -> torch.Tensor:
         """``n`` codes drawn from the prior, shape (n, code_dim), on the model's device."""
-        _check_positive_int(n, "n")
+        check_int(n, "n", minimum=1)
         return self.prior().sample((n,))
 
     def kl(self, q: Distribution) -> torch.Tensor:

@@ -48,8 +48,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from hvae._io import atomic_output, write_json
-from hvae.data import make_loader
-from hvae.evaluate import as_tensor, elbo_terms, fixed_binarization
+from hvae.data import as_tensor, fixed_binarization, make_loader
+from hvae.evaluate import elbo_terms
 
 __all__ = [
     "CHECKPOINT",
@@ -59,8 +59,11 @@ __all__ = [
     "TrainResult",
     "kl_weight",
     "load_checkpoint",
+    "load_model",
+    "model_from_checkpoint",
     "seed_everything",
     "train",
+    "train_epoch",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -237,9 +240,18 @@ def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def _model_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A saved model config in today's names (``dim`` was renamed ``manifold_dim``)."""
+    if config is None or "dim" not in config:
+        return None if config is None else dict(config)
+    out = {k: v for k, v in config.items() if k != "dim"}
+    out["manifold_dim"] = config["dim"]
+    return out
+
+
 def _check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
     """Refuse to resume with another model or other training settings (bar epochs/device)."""
-    if saved.get("model") != now["model"]:
+    if _model_config(saved.get("model")) != _model_config(now["model"]):
         raise ValueError(
             f"resume: the model differs from the checkpoint's ({saved.get('model')} vs "
             f"{now['model']})"
@@ -251,7 +263,7 @@ def _check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
         raise ValueError(f"resume: the training settings differ from the checkpoint's ({diffs})")
 
 
-def _train_epoch(
+def train_epoch(
     model: torch.nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
@@ -259,7 +271,10 @@ def _train_epoch(
     epoch: int,
     device: torch.device,
 ) -> tuple[float, float]:
-    """One pass over the data; returns (mean training loss, last KL weight)."""
+    """One pass over ``loader`` with the KL warm-up of epoch ``epoch`` (0-based).
+
+    Returns (mean training loss, KL weight of the last batch).
+    """
     model.train()
     n_batches, total, weight = len(loader), 0.0, 0.0
     beta = float(getattr(model, "beta", 1.0))
@@ -317,42 +332,23 @@ def train(
     )
     full_config = {"model": getattr(model, "config", {}), "train": asdict(config)}
     full_config.update(run_info or {})
-    if resume:
-        ckpt = load_checkpoint(out)  # on the CPU: RNG states must stay there
-        _check_resumable(ckpt["config"], full_config)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        _set_rng_state(ckpt["rng"], loader)
-        run = _Progress(**ckpt["progress"])
-    else:
-        run = _Progress(0, 0, -math.inf, _state_copy(model), [])
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / CONFIG, full_config)
+    run = _start(model, optimizer, loader, out, full_config, resume)
 
     bar = tqdm(total=config.epochs, initial=run.epoch, desc="epochs", disable=not progress)
     while run.epoch < config.epochs and not run.patience_over(config.patience):
         tic = time.perf_counter()
-        loss, weight = _train_epoch(model, loader, optimizer, config, run.epoch, device)
-        rec, kl = elbo_terms(model, val_x, batch_size=config.eval_batch_size, seed=config.val_seed)
-        val_elbo = float((rec - kl).mean())
+        loss, weight = train_epoch(model, loader, optimizer, config, run.epoch, device)
+        record = _validate(model, val_x, config)
         run.epoch += 1
-        run.history.append(
-            {
-                "epoch": run.epoch,
-                "train_loss": loss,
-                "val_elbo": val_elbo,
-                "val_re": float(rec.mean()),
-                "val_kl": float(kl.mean()),
-                "kl_weight": weight,
-                "time_s": time.perf_counter() - tic,
-            }
-        )
-        if val_elbo > run.best_val:
-            run.best_epoch, run.best_val, run.best_state = run.epoch, val_elbo, _state_copy(model)
+        run.history.append({"epoch": run.epoch, "train_loss": loss, **record,
+                            "kl_weight": weight, "time_s": time.perf_counter() - tic})
+        if record["val_elbo"] > run.best_val:
+            run.best_epoch, run.best_val = run.epoch, record["val_elbo"]
+            run.best_state = _state_copy(model)
         if out is not None:
             _save(out, model, optimizer, loader, run, full_config)
-        bar.set_postfix(loss=f"{loss:.2f}", val_elbo=f"{val_elbo:.2f}", best=run.best_epoch)
+        bar.set_postfix(loss=f"{loss:.2f}", val_elbo=f"{record['val_elbo']:.2f}",
+                        best=run.best_epoch)
         bar.update(1)
     bar.close()
     model.load_state_dict(run.best_state)
@@ -366,6 +362,33 @@ def train(
         out_dir=out,
         config=config,
     )
+
+
+def _start(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+           out: Path | None, full_config: dict[str, Any], resume: bool) -> _Progress:
+    """The progress a run starts from: the checkpoint's (``resume``) or a fresh one; writes
+    ``config.json``."""
+    if resume:
+        ckpt = load_checkpoint(out)  # on the CPU: RNG states must stay there
+        _check_resumable(ckpt["config"], full_config)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        _set_rng_state(ckpt["rng"], loader)
+        run = _Progress(**ckpt["progress"])
+    else:
+        run = _Progress(0, 0, -math.inf, _state_copy(model), [])
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / CONFIG, full_config)
+    return run
+
+
+def _validate(model: torch.nn.Module, val_x: torch.Tensor, config: TrainConfig
+              ) -> dict[str, float]:
+    """The validation ELBO and its terms (means over the validation set)."""
+    rec, kl = elbo_terms(model, val_x, batch_size=config.eval_batch_size, seed=config.val_seed)
+    return {"val_elbo": float((rec - kl).mean()), "val_re": float(rec.mean()),
+            "val_kl": float(kl.mean())}
 
 
 def _save(
