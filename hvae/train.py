@@ -1,6 +1,6 @@
 r"""Training loop: Adam, KL warm-up, early stopping, atomic checkpoints and exact resumption.
 
-The protocol is the paper's (see ``/work/shared/reference/paper-results.md``): Adam with
+The protocol is that of the paper's MNIST experiments (Davidson et al., 2018): Adam with
 learning rate 1e-3, batches of 64 dynamically binarised images, the negative ELBO with a
 linearly warmed-up KL weight
 
