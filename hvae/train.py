@@ -66,8 +66,11 @@ __all__ = [
     "train_epoch",
 ]
 
+#: File of a run directory holding the model, optimiser, RNG states and progress (atomic writes).
 CHECKPOINT = "checkpoint.pt"
+#: File of a run directory holding the per-epoch losses and validation ELBO terms.
 HISTORY = "history.json"
+#: File of a run directory holding the model and training settings (and the caller's run_info).
 CONFIG = "config.json"
 
 _RESUMABLE_CHANGES = frozenset({"epochs", "device"})

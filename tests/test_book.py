@@ -1,10 +1,13 @@
 """Tests of the book (the Jupyter Book in chapters/, built by ``make book``).
 
-Four groups:
+Five groups:
 
 * structure (always runs, cheap): every page in ``_toc.yml`` exists; every chapter notebook has
   exactly one ``parameters`` cell that sets ``profile``, was committed executed and stripped, and
   has at least one ``# NBVAL_CHECK_OUTPUT`` cell;
+* API reference: every public module of ``hvae`` is documented on exactly one page of ``api/``
+  (always runs); once built, those pages show every public name and no private one, and the
+  docstrings' math reaches MathJax;
 * figures: the PNGs that nbval's re-execution produced (``_build/executed/``, written by
   ``tools/nbval_capture.py``) match the committed ones within ``FIGURE_TOL`` RMS;
 * HTML: the built book (``_build/html``) loads nothing from another host (MathJax included);
@@ -12,8 +15,9 @@ Four groups:
   and checks that MathJax typeset every formula, every image loaded and the console shows no
   error; a screenshot of each page goes to ``_build/screenshots/``.
 
-The last three need what ``make book-check`` makes first (the nbval run, the HTML build), so they
-run only when it sets ``HVAE_BOOK_CHECK=1`` and are skipped in a plain ``pytest tests``.
+The checks of built pages (those of the API reference and the last three groups) need what
+``make book-check`` makes first (the nbval run, the HTML build), so they run only when it sets
+``HVAE_BOOK_CHECK=1`` and are skipped in a plain ``pytest tests``.
 """
 
 import base64
@@ -149,6 +153,83 @@ def test_figures_match_committed(path):
                 problems.append(f"cell {number}, figure {k + 1}: {result}")
     assert not problems, (f"{path}: figures changed on re-execution (images in {out}); if that is "
                           "intended, run `make book` and commit:\n" + "\n".join(problems))
+
+
+# --- the API reference -------------------------------------------------------------------------
+
+API_DIRECTIVE = re.compile(r"^\.\. hvae-module:: (\S+)\s*$", re.MULTILINE)
+
+
+def _public_modules() -> set[str]:
+    """Every importable module of hvae without a private part (``_io``, ``__main__``, ...)."""
+    found = set()
+    for path in (ROOT / "hvae").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if not any(part.startswith("_") for part in parts):
+            found.add(".".join(parts))
+    return found
+
+
+def _api_pages() -> dict[Path, list[str]]:
+    """The pages of api/ and the modules each documents (its ``hvae-module`` directives)."""
+    return {page.relative_to(ROOT): API_DIRECTIVE.findall(page.read_text(encoding="utf-8"))
+            for page in sorted((ROOT / "api").glob("*.md"))}
+
+
+def test_api_reference_documents_every_public_module():
+    pages = _api_pages()
+    assert pages, "no API reference pages in api/"
+    unlisted = [page for page in pages if page not in PAGES]
+    assert not unlisted, f"API pages missing from _toc.yml (so not built): {unlisted}"
+    documented = [module for modules in pages.values() for module in modules]
+    twice = sorted({m for m in documented if documented.count(m) > 1})
+    assert not twice, f"modules documented on more than one API page: {twice}"
+    public = _public_modules()
+    missing = sorted(public - set(documented))
+    assert not missing, ("public modules without an API page: add `.. hvae-module:: NAME` "
+                         f"to a page in api/ (see tools/README.md): {missing}")
+    stale = sorted(set(documented) - public)
+    assert not stale, f"API pages document modules that are not public modules of hvae: {stale}"
+
+
+def _private(name: str) -> bool:
+    """``_x`` is private; ``__version__`` (a dunder) is not."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+@book_check
+def test_api_pages_show_every_public_name_and_nothing_private():
+    """Each built API page has an entry for every name its modules define in ``__all__``, a link
+    for every name they re-export, and no entry for a private name."""
+    import sphinx_api  # tools/sphinx_api.py, the extension that writes these pages
+
+    problems = []
+    for page, modules in _api_pages().items():
+        built = HTML / page.with_suffix(".html")
+        assert built.is_file(), f"{page} was not built: run `make book-check`"
+        text = built.read_text(encoding="utf-8")
+        ids = set(re.findall(r'<dt class="sig sig-object py" id="([^"]+)"', text))
+        links = set(re.findall(r'href="[^"#]*#([^"]+)"', text))
+        problems += [f"{page}: private entry {i}" for i in sorted(ids)
+                     if any(_private(part) for part in i.split("."))]
+        for module in modules:
+            defined, reexported = sphinx_api.split_public(module)
+            problems += [f"{page}: no entry for {module}.{name}" for name in defined
+                         if f"{module}.{name}" not in ids]
+            problems += [f"{page}: no link to {full} (re-exported by {module})"
+                         for _, full in reexported if not {full, f"module-{full}"} & links]
+    assert not problems, "\n".join(problems)
+
+
+@book_check
+def test_api_pages_render_docstring_math():
+    text = (HTML / "api" / "special.html").read_text(encoding="utf-8")
+    assert '<span class="math notranslate nohighlight">\\(' in text, (
+        "no :math: of the docstrings reached MathJax on api/special.html")
+    assert '<div class="math notranslate nohighlight">' in text, (
+        "no `.. math::` block of the docstrings reached MathJax on api/special.html")
 
 
 # --- the built HTML ----------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""The book tooling: metadata stripping keeps notebooks byte-stable across re-executions."""
+"""The book tooling: metadata stripping keeps notebooks byte-stable across re-executions; the
+API reference's extension finds where each public name is defined."""
 
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from strip_metadata import strip  # noqa: E402
@@ -38,3 +41,75 @@ def test_volatile_metadata_is_removed_and_tags_kept():
     assert "papermill" not in nb.metadata
     assert nb.metadata.language_info == {"name": "python"}
     assert dict(nb.cells[0].metadata) == {"tags": ["parameters"]}
+
+
+# --- tools/sphinx_api.py ------------------------------------------------------------------------
+
+FAKE_PACKAGE = {
+    "__init__.py": """
+        \"\"\"A package that only re-exports.\"\"\"
+        from fakepkg import sub
+        from fakepkg.core import LIMIT, scale
+        from .mid import Thing
+        __all__ = ["LIMIT", "Thing", "scale", "sub"]
+    """,
+    "core.py": """
+        \"\"\"Defines things, in this order.\"\"\"
+        __all__ = ["scale", "LIMIT", "Helper"]
+        LIMIT = 3
+        def scale(x):
+            return x * LIMIT
+        class Helper:
+            pass
+        def _private():
+            pass
+    """,
+    "mid.py": """
+        \"\"\"Defines one name and re-exports one.\"\"\"
+        from fakepkg.core import scale as rescale
+        __all__ = ["Thing", "rescale"]
+        class Thing:
+            pass
+    """,
+    "sub.py": """
+        \"\"\"A submodule.\"\"\"
+        __all__ = []
+    """,
+    "bare.py": """
+        \"\"\"No __all__.\"\"\"
+        X = 1
+    """,
+}
+
+
+@pytest.fixture
+def sphinx_api(tmp_path, monkeypatch):
+    """tools/sphinx_api.py, with the package ``fakepkg`` importable from ``tmp_path``."""
+    pytest.importorskip("sphinx")
+    package = tmp_path / "fakepkg"
+    package.mkdir()
+    for name, source in FAKE_PACKAGE.items():
+        (package / name).write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield __import__("sphinx_api")
+    for name in [m for m in sys.modules if m == "fakepkg" or m.startswith("fakepkg.")]:
+        del sys.modules[name]
+
+
+def test_api_names_a_module_defines_come_in_source_order(sphinx_api):
+    assert sphinx_api.split_public("fakepkg.core") == (["LIMIT", "scale", "Helper"], [])
+
+
+def test_api_reexports_point_to_where_the_name_is_defined(sphinx_api):
+    defined, reexported = sphinx_api.split_public("fakepkg")
+    assert defined == []
+    assert reexported == [("LIMIT", "fakepkg.core.LIMIT"), ("Thing", "fakepkg.mid.Thing"),
+                          ("scale", "fakepkg.core.scale"), ("sub", "fakepkg.sub")]
+    # through an ``import ... as``: the home keeps the defining module's name
+    assert sphinx_api.split_public("fakepkg.mid") == (["Thing"], [("rescale",
+                                                                   "fakepkg.core.scale")])
+
+
+def test_api_a_module_without_all_is_an_error(sphinx_api):
+    with pytest.raises(ValueError, match="fakepkg.bare has no __all__"):
+        sphinx_api.split_public("fakepkg.bare")
