@@ -14,7 +14,8 @@ Everything here is computed from textbook formulas at high precision, so that th
 - :func:`w_cdf_at_sorted`: the CDF of :math:`w = \langle\mu, z\rangle` of a vMF draw, evaluated
   at sorted sample points by Gauss-Legendre quadrature in the angle (for KS tests).
 - :func:`wood_rejection`: Wood's rejection sampler as a plain loop over rounds with numpy random
-  numbers, counting the proposals of each draw. The one exception to "never ``hvae``": it
+  numbers, counting the proposals of each draw. It lives in :mod:`hvae.book` (chapter 3 of the
+  book shows it too) and is imported from there. The one exception to "never ``hvae``": it
   evaluates the proposal and the acceptance test with :func:`hvae.wood.wood_proposal` and
   :func:`hvae.wood.wood_log_accept` (checked on their own against Wood's formulas retyped
   from the paper, in test_wood.py), so that its draws carry the naive gradient; the loop, the
@@ -27,14 +28,12 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from typing import NamedTuple
 
 import mpmath as mp
 import numpy as np
-import torch
 from scipy import integrate
 
-from hvae.wood import wood_log_accept, wood_proposal
+from hvae.book import WoodDraws, wood_rejection  # noqa: F401 (re-exported for the tests)
 
 DPS = 30  # decimal digits for every mpmath computation here
 
@@ -364,56 +363,3 @@ def kappa_root(d: int, r: float) -> mp.mpf:
 
         start = rm * (d - rm * rm) / (1 - rm * rm)
         return mp.findroot(f, (start, start * mp.mpf("1.001")), tol=mp.mpf(10) ** -28)
-
-
-# ----------------------------------------------------------------------------------------------
-# Wood's rejection sampler, counting proposals
-# ----------------------------------------------------------------------------------------------
-
-
-class WoodDraws(NamedTuple):
-    """Draws of :func:`wood_rejection`."""
-
-    one_minus_w: torch.Tensor  #: accepted 1 - w, with the naive gradient in kappa
-    eps: torch.Tensor  #: the accepted Beta draws
-    proposals: torch.Tensor  #: number of proposals each draw took (int64, >= 1)
-
-
-def wood_rejection(kappa: torch.Tensor, d: int, n: int, rng: np.random.Generator,
-                   max_rounds: int = 10_000) -> WoodDraws:
-    r"""``n`` draws of :math:`1 - w` by Wood's rejection sampler, for one scalar ``kappa``,
-    counting the proposals each draw needed, and carrying the **naive** gradient.
-
-    An independent implementation of the sampling loop (numpy random numbers, not
-    :mod:`hvae.sampling`'s), for checking: the acceptance probability (each count is geometric
-    with mean :math:`1/P_{\mathrm{acc}}`) and the bias of the proposal reparameterisation. The
-    returned ``one_minus_w`` is :func:`hvae.wood.wood_proposal` at the accepted
-    :math:`\varepsilon`, so autograd gives :math:`\partial w/\partial\kappa` at fixed
-    :math:`\varepsilon`: the estimator that drops the score-function correction of Naesseth et
-    al. (2017), as the S-VAE authors' public PyTorch code does. It is biased: see
-    :func:`hvae.wood.naive_wood_gradient_mean_w`.
-
-    Args:
-        kappa: scalar float64 tensor > 0 (may require grad).
-        d: ambient dimension >= 2.
-        n: number of draws.
-        rng: numpy random generator (fixes the draws).
-    """
-    alpha = 0.5 * (d - 1)
-    k = kappa.detach()
-    eps = np.empty(n)
-    proposals = np.zeros(n, dtype=np.int64)
-    pending = np.arange(n)
-    for _ in range(max_rounds):
-        if pending.size == 0:
-            break
-        proposals[pending] += 1
-        e = torch.from_numpy(rng.beta(alpha, alpha, size=pending.size))
-        log_u = torch.from_numpy(np.log(rng.random(pending.size)))
-        accepted = (log_u <= wood_log_accept(wood_proposal(e, k, d), k, d)).numpy()
-        eps[pending[accepted]] = e.numpy()[accepted]
-        pending = pending[~accepted]
-    if pending.size:
-        raise RuntimeError(f"Wood's sampler did not finish in {max_rounds} rounds")
-    eps_t = torch.from_numpy(eps)
-    return WoodDraws(wood_proposal(eps_t, kappa, d), eps_t, torch.from_numpy(proposals))

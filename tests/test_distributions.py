@@ -521,6 +521,17 @@ def test_kl_large_kappa(d):
 
 
 @pytest.mark.parametrize("d", [2, 3, 5, 10])
+def test_kl_large_kappa_leading_terms(d):
+    """order=0: kappa (KL - leading terms) tends to the 1/kappa coefficient (d-1)(d-3)/4, with
+    an O(d^4 / kappa) error (mpmath KL)."""
+    for kappa in (1e3, 1e4):
+        gap = float(ref.vmf_kl_to_uniform(d, kappa)) - kl_uniform_large_kappa(kappa, d, order=0)
+        assert abs(kappa * gap - (d - 1) * (d - 3) / 4) < 10 * d**4 / kappa
+    with pytest.raises(ValueError, match="order: must be one of"):
+        kl_uniform_large_kappa(1e3, 3, order=2)
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 10])
 def test_kl_large_kappa_slope(d):
     """d KL / d log kappa = kappa^2 A_d' (mpmath) matches the expansion to O(d^3 / kappa^2)
     (exactly, up to exponentially small terms, for d = 3), and the expansion is the derivative

@@ -213,18 +213,22 @@ def kl_uniform_small_kappa(kappa, d: int):
     return kappa**2 / (2 * d) - 3 * kappa**4 / (4 * d * d * (d + 2))
 
 
-def kl_uniform_large_kappa(kappa, d: int):
+def kl_uniform_large_kappa(kappa, d: int, order: int = 1):
     r"""Large-:math:`\kappa` expansion of the KL to the uniform law (d ambient):
 
     .. math:: \frac{d-1}{2}\log\frac{\kappa}{2\pi e} + \log|S^{d-1}| + \frac{(d-1)(d-3)}{4\kappa}
               + O(\kappa^{-2}),
 
+    through the :math:`\kappa^{-1}` term (``order=1``) or only its two leading terms
+    (``order=0``, error :math:`O(\kappa^{-1})`),
+
     from :math:`\log I_\nu(\kappa) = \kappa - \frac12\log(2\pi\kappa) - \frac{4\nu^2-1}{8\kappa}
     + O(\kappa^{-2})`. The leading terms are :math:`\log|S^{d-1}|` minus the entropy of
     :math:`\mathcal N(0, I_{d-1}/\kappa)`: the vMF looks Gaussian in the tangent space.
     Works on floats and numpy arrays (use ``numpy.log``)."""
-    return (0.5 * (d - 1) * np.log(kappa / (2 * math.pi * math.e)) + log_sphere_area(d)
-            + (d - 1) * (d - 3) / (4 * kappa))
+    check_choice(order, "order", (0, 1))
+    leading = 0.5 * (d - 1) * np.log(kappa / (2 * math.pi * math.e)) + log_sphere_area(d)
+    return leading + (d - 1) * (d - 3) / (4 * kappa) if order == 1 else leading
 
 
 def kl_uniform_large_kappa_slope(kappa, d: int):

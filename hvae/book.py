@@ -1,0 +1,284 @@
+r"""Helpers the book's chapters share: printing, glue, image grids and their references.
+
+The chapters in ``chapters/`` are prose around short calls; what several of them need lives
+here, once:
+
+* printing: :func:`show` writes a table of lines as one output chunk;
+* glue, the numbers the prose quotes with myst-nb's ``glue:text`` role:
+  :func:`glue_significant` rounds to significant digits (for quantities of any size),
+  :func:`glue_rounded` to decimal places (for nats, percentages and scores printed with a
+  fixed number of decimals);
+* image grids of MNIST digits: :func:`first_of_each_class`, :func:`reconstructions` and
+  :func:`image_grid`;
+* the references the theory chapters compare ``hvae`` with: in mpmath, each evaluated in
+  ``dps``-digit arithmetic straight from the Bessel functions (no asymptotics, no rescaling):
+  the log-normaliser :func:`mpmath_log_normalizer`, the mean resultant length
+  :func:`mpmath_mean_resultant_length` and its derivative
+  :func:`mpmath_mean_resultant_length_derivative`, and the KL divergence to the uniform
+  distribution :func:`mpmath_kl_vmf_uniform`; and :func:`wood_rejection`, Wood's rejection
+  sampler as a plain loop with numpy's random numbers that counts the proposals of every draw
+  and carries the naive gradient (the independent implementation chapter 3 and the tests
+  check :mod:`hvae.sampling` and :mod:`hvae.wood` against).
+
+As everywhere in ``hvae``, ``d`` is the *ambient* dimension: the points lie on
+:math:`\mathcal{S}^{d-1} \subset \mathbb{R}^d`.
+
+matplotlib and myst_nb are dependencies of the book only (the ``book`` extra), and mpmath is
+needed only by the references: each is imported inside the functions that use it, so that
+``import hvae.book`` needs neither.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from hvae._validation import check_dim, check_int, check_number
+from hvae.wood import wood_log_accept, wood_proposal
+
+__all__ = [
+    "WoodDraws",
+    "first_of_each_class",
+    "glue_rounded",
+    "glue_significant",
+    "image_grid",
+    "mpmath_kl_vmf_uniform",
+    "mpmath_log_normalizer",
+    "mpmath_mean_resultant_length",
+    "mpmath_mean_resultant_length_derivative",
+    "reconstructions",
+    "show",
+    "wood_rejection",
+]
+
+
+# --- printing and glue -------------------------------------------------------------------------
+
+
+def show(lines: Iterable[str]) -> None:
+    """Print ``lines`` in one write to stdout.
+
+    One write makes one output chunk, the same on every run, so that nbval compares a table as
+    a whole and papermill never splits it between two stream outputs.
+    """
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _glue(key: str, value: Any) -> None:
+    from myst_nb import glue
+
+    glue(key, value, display=False)
+
+
+def glue_significant(key: str, value: float, digits: int = 4) -> None:
+    """Glue ``value`` for the prose, rounded to ``digits`` significant digits.
+
+    For quantities whose size varies (an acceptance rate of 0.66, a KL of 1e-7): the value is
+    ``float(f"{value:.{digits}g}")``, so the last bits of a float64 never show in the text.
+    """
+    digits = check_int(digits, "digits", minimum=1)
+    _glue(key, float(f"{float(value):.{digits}g}"))
+
+
+def glue_rounded(key: str, value: float, digits: int = 1) -> None:
+    """Glue ``value`` for the prose, rounded to ``digits`` decimal places.
+
+    For quantities quoted with a fixed number of decimals (nats, percentage points, scores):
+    the value is ``round(value, digits)``.
+    """
+    digits = check_int(digits, "digits", minimum=0)
+    _glue(key, round(float(value), digits))
+
+
+# --- image grids ------------------------------------------------------------------------------
+
+
+def first_of_each_class(labels: Any, n_classes: int = 10) -> list[int]:
+    """The index of the first example of each class ``0 .. n_classes - 1`` in ``labels``."""
+    labels = np.asarray(labels)
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
+    picks = []
+    for k in range(n_classes):
+        where = np.flatnonzero(labels == k)
+        if where.size == 0:
+            raise ValueError(f"labels: must contain every class 0 .. {n_classes - 1}, got no {k}")
+        picks.append(int(where[0]))
+    return picks
+
+
+def reconstructions(models: Mapping[str, Any], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    r"""The decoder's pixel probabilities at each model's deterministic code of ``x``.
+
+    For every ``name: model`` of ``models`` (``hvae.models.VAE``), :math:`\sigma(f(\hat z))`
+    with :math:`\hat z` = ``model.embed(x)`` (the posterior mean, or the mean direction on the
+    sphere) and :math:`f` the decoder, computed without gradients.
+    """
+    with torch.no_grad():
+        return {name: torch.sigmoid(model.decode(model.embed(x)))
+                for name, model in models.items()}
+
+
+def image_grid(rows: Mapping[str, Any], height: float = 0.52, left: float = 0.2):
+    """A grid of square grey-scale images: one row per entry of ``rows``, labelled by its key.
+
+    Each value holds the images of a row (a tensor or array of shape ``(n, side * side)``,
+    pixel values in [0, 1], drawn dark on white); the grid has as many columns as the longest
+    row. ``height`` is the height of a row in inches and ``left`` the share of the width kept
+    for the row labels. Returns the matplotlib figure (the caller shows it).
+    """
+    import matplotlib.pyplot as plt
+
+    height = check_number(height, "height", positive=True)
+    left = check_number(left, "left", nonnegative=True)
+    columns = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(len(rows), columns, figsize=(6.4, height * len(rows) + 0.1),
+                             squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            if c < len(images):
+                image = np.asarray(images[c])
+                side = int(round(image.size ** 0.5))
+                ax.imshow(image.reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(left=left, right=0.99, top=0.98, bottom=0.02, wspace=0.05, hspace=0.05)
+    return fig
+
+
+# --- mpmath references ------------------------------------------------------------------------
+
+
+def _mpmath(d: int, dps: int):
+    """mpmath, once ``d`` (an ambient dimension) and ``dps`` (>= 15 digits) are checked."""
+    check_dim(d, "d")
+    check_int(dps, "dps", minimum=15)
+    import mpmath
+
+    return mpmath
+
+
+def mpmath_log_normalizer(d: int, kappa: Any, dps: int = 30):
+    r"""The vMF log-normaliser :math:`\log \mathcal{C}_d(\kappa)` in ``dps``-digit arithmetic.
+
+    .. math::
+        \log \mathcal{C}_d(\kappa) = \nu \log\kappa - (\nu + 1) \log(2\pi) - \log I_\nu(\kappa),
+        \qquad \nu = d/2 - 1,
+
+    the logarithm of :math:`\mathcal{C}_d(\kappa) = \kappa^{\nu} / ((2\pi)^{d/2} I_\nu(\kappa))`
+    with ``mpmath.besseli``, whose arbitrary-precision exponent never overflows. ``kappa > 0``
+    (a float or an ``mpf``). Returns an ``mpf`` (``float()`` of it for a double).
+    """
+    mpmath = _mpmath(d, dps)
+    with mpmath.workdps(dps):
+        v, k = mpmath.mpf(d) / 2 - 1, mpmath.mpf(kappa)
+        powers = v * mpmath.log(k) - (v + 1) * mpmath.log(2 * mpmath.pi)
+        return powers - mpmath.log(mpmath.besseli(v, k))
+
+
+def mpmath_mean_resultant_length(d: int, kappa: Any, dps: int = 30):
+    r"""The mean resultant length :math:`A_d(\kappa) = I_{d/2}(\kappa) / I_{d/2-1}(\kappa)`.
+
+    :math:`A_d(\kappa) = \mathbb{E}[\boldsymbol{\mu}^\top \mathbf{x}]` under
+    :math:`\mathrm{vMF}(\boldsymbol{\mu}, \kappa)`, as the ratio of two ``mpmath.besseli`` in
+    ``dps``-digit arithmetic. Returns an ``mpf``.
+    """
+    mpmath = _mpmath(d, dps)
+    with mpmath.workdps(dps):
+        v, k = mpmath.mpf(d) / 2, mpmath.mpf(kappa)
+        return mpmath.besseli(v, k) / mpmath.besseli(v - 1, k)
+
+
+def mpmath_mean_resultant_length_derivative(d: int, kappa: Any, dps: int = 30):
+    r"""The derivative :math:`A_d'(\kappa)` by mpmath's numerical differentiation.
+
+    ``mpmath.diff`` of :func:`mpmath_mean_resultant_length` in ``dps``-digit arithmetic: an
+    independent route to :math:`A_d' = 1 - A_d^2 - \frac{d-1}{\kappa} A_d` (the identity
+    ``hvae`` evaluates), which equals :math:`\operatorname{Var}[\boldsymbol{\mu}^\top\mathbf{x}]`
+    and, times :math:`\kappa`, the slope of the KL term. Returns an ``mpf``.
+    """
+    mpmath = _mpmath(d, dps)
+    with mpmath.workdps(dps):
+        nu = mpmath.mpf(d) / 2
+        return mpmath.diff(lambda k: mpmath.besseli(nu, k) / mpmath.besseli(nu - 1, k),
+                           mpmath.mpf(kappa))
+
+
+def mpmath_kl_vmf_uniform(d: int, kappa: Any, dps: int = 30):
+    r"""The KL divergence from :math:`\mathrm{vMF}(\boldsymbol{\mu}, \kappa)` to the uniform
+    distribution on :math:`\mathcal{S}^{d-1}`, in ``dps``-digit arithmetic.
+
+    The closed form (chapter 4, ``eq-kl-closed``),
+
+    .. math::
+        \mathrm{KL} = \kappa A_d(\kappa) + \log \mathcal{C}_d(\kappa)
+        + \log \lvert \mathcal{S}^{d-1} \rvert, \qquad
+        \log \lvert \mathcal{S}^{d-1} \rvert = \log 2 + \tfrac{d}{2} \log\pi
+        - \log\Gamma(\tfrac{d}{2}),
+
+    from :func:`mpmath_mean_resultant_length` and :func:`mpmath_log_normalizer`. It does not
+    depend on :math:`\boldsymbol{\mu}`. Returns an ``mpf``.
+    """
+    mpmath = _mpmath(d, dps)
+    with mpmath.workdps(dps):
+        k, half = mpmath.mpf(kappa), mpmath.mpf(d) / 2
+        log_area = mpmath.log(2) + half * mpmath.log(mpmath.pi) - mpmath.loggamma(half)
+        return (k * mpmath_mean_resultant_length(d, k, dps) + mpmath_log_normalizer(d, k, dps)
+                + log_area)
+
+
+# --- an independent Wood sampler, counting proposals ----------------------------------------
+
+
+class WoodDraws(NamedTuple):
+    """Draws of :func:`wood_rejection`."""
+
+    one_minus_w: torch.Tensor  #: accepted 1 - w, with the naive gradient in kappa
+    eps: torch.Tensor  #: the accepted Beta draws
+    proposals: torch.Tensor  #: number of proposals each draw took (int64, >= 1)
+
+
+def wood_rejection(kappa: torch.Tensor, d: int, n: int, rng: np.random.Generator,
+                   max_rounds: int = 10_000) -> WoodDraws:
+    r"""``n`` draws of :math:`1 - w` by Wood's rejection sampler, for one scalar ``kappa``,
+    counting the proposals each draw needed, and carrying the **naive** gradient.
+
+    An independent implementation of the sampling loop (numpy random numbers, not
+    :mod:`hvae.sampling`'s), for checking: the acceptance probability (each count is geometric
+    with mean :math:`1/P_{\mathrm{acc}}`) and the bias of the proposal reparameterisation. The
+    returned ``one_minus_w`` is :func:`hvae.wood.wood_proposal` at the accepted
+    :math:`\varepsilon`, so autograd gives :math:`\partial w/\partial\kappa` at fixed
+    :math:`\varepsilon`: the estimator that drops the score-function correction of Naesseth et
+    al. (2017), as the S-VAE authors' public PyTorch code does. It is biased: see
+    :func:`hvae.wood.naive_wood_gradient_mean_w`.
+
+    Args:
+        kappa: scalar float64 tensor > 0 (may require grad).
+        d: ambient dimension >= 2.
+        n: number of draws.
+        rng: numpy random generator (fixes the draws).
+    """
+    alpha = 0.5 * (d - 1)
+    k = kappa.detach()
+    eps = np.empty(n)
+    proposals = np.zeros(n, dtype=np.int64)
+    pending = np.arange(n)
+    for _ in range(max_rounds):
+        if pending.size == 0:
+            break
+        proposals[pending] += 1
+        e = torch.from_numpy(rng.beta(alpha, alpha, size=pending.size))
+        log_u = torch.from_numpy(np.log(rng.random(pending.size)))
+        accepted = (log_u <= wood_log_accept(wood_proposal(e, k, d), k, d)).numpy()
+        eps[pending[accepted]] = e.numpy()[accepted]
+        pending = pending[~accepted]
+    if pending.size:
+        raise RuntimeError(f"Wood's sampler did not finish in {max_rounds} rounds")
+    eps_t = torch.from_numpy(eps)
+    return WoodDraws(wood_proposal(eps_t, kappa, d), eps_t, torch.from_numpy(proposals))
