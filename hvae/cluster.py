@@ -40,17 +40,13 @@ from scipy.special import logsumexp
 
 from hvae.distributions import log_sphere_area
 from hvae.sampling import sample_uniform_sphere, sample_vmf
-from hvae.special import _bessel_kernel, bessel_terms, iv_ratio
+from hvae.special import bessel_terms, iv_ratio, kappa_mle
 
 __all__ = ["VMFMixture", "kappa_mle"]
 
 # A component whose total responsibility is below this (in points) is empty: its M-step would
 # divide ~0 by ~0. It is re-seeded (see VMFMixture).
 _EMPTY_MASS = 1e-10
-# Newton on log(kappa) stops once a step is below this: the error left is ~ step^2.
-_NEWTON_TOL = 1e-10
-# below this mean resultant length kappa_mle uses the series of the inverse of A_d
-_SERIES_BELOW = 1e-5
 
 
 def _as_float64(a, name: str) -> np.ndarray:
@@ -61,127 +57,6 @@ def _as_float64(a, name: str) -> np.ndarray:
         return np.array(a, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be a numeric array, got {type(a).__name__}") from err
-
-
-def _check_dim(d) -> int:
-    if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 2:
-        raise ValueError(f"d (the ambient dimension) must be an integer >= 2, got {d!r}")
-    return int(d)
-
-
-# ----------------------------------------------------------------------------------------------
-# The concentration from the mean resultant length
-# ----------------------------------------------------------------------------------------------
-
-
-def _ratio_gap_slope(kappa: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0.
-
-    :math:`A` and :math:`A'` come from :mod:`hvae.special`'s Bessel kernel (which forms
-    :math:`A'` from the gap :math:`1 - A` without cancellation). The gap itself would lose
-    :math:`\log_{10}\kappa` digits if taken as ``1 - A`` near 1; the Riccati equation
-    :math:`A' = (1 - A)(1 + A) - (d-1)A/\kappa` gives it as a sum of positive terms instead,
-    :math:`1 - A = \big((d-1)A/\kappa + A'\big) / (1 + A)`.
-    """
-    _, ratio, _, _, slope = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
-    gap = ((d - 1) * ratio / kappa + slope) / (1 + ratio)
-    return ratio, gap, slope
-
-
-def _solve_kappa(r: np.ndarray, d: int, steps: int) -> np.ndarray:
-    """kappa_mle for 0 < r < 1 (validated); see its docstring."""
-    one_minus_r2 = (1 - r) * (1 + r)  # accurate as r -> 1
-    start = r * (d - r * r) / one_minus_r2  # Banerjee et al. (2005)
-    # Amos's bounds x/(a + sqrt(x^2 + (a+1)^2)) <= A_d(x) < x/(a + sqrt(x^2 + a^2)), a = (d-1)/2,
-    # inverted at A = r: a bracket of the root, tight at both ends (relative width ~1/kappa for
-    # r -> 1); widened by 1e-12 for rounding.
-    a = 0.5 * (d - 1)
-    lo = np.log(2 * a * r / one_minus_r2) - 1e-12
-    hi = np.log(r * (a + np.sqrt((r * a) ** 2 + one_minus_r2 * (a + 1) ** 2)) / one_minus_r2)
-    hi = hi + 1e-12
-    u = np.clip(np.log(start), lo, hi)
-    # Newton on u = log(kappa) for F(u) = log A - log r, or log(1 - r) - log(1 - A) where r is
-    # near 1 (both relative residuals, both increasing in u); F is nearly linear in u at both
-    # ends (A ~ kappa/d, 1 - A ~ (d-1)/(2 kappa)), so a handful of steps suffice.
-    near_one = r >= 0.5
-    target = np.where(near_one, np.log1p(-r), np.log(r))
-    done = np.zeros(r.shape, dtype=bool)
-    for _ in range(steps):
-        kappa = np.exp(u)
-        ratio, gap, slope = _ratio_gap_slope(kappa, d)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            f = np.where(near_one, target - np.log(gap), np.log(ratio) - target)
-            f_prime = kappa * slope / np.where(near_one, gap, ratio)
-            new = u - f / f_prime
-        lo = np.where(f < 0, u, lo)
-        hi = np.where(f > 0, u, hi)
-        # safeguard: bisect where Newton leaves the bracket (or A' lost all its digits, which
-        # happens only for kappa ~ 1e16 and beyond, where the bracket is already that tight).
-        # Strict inequalities: a last step below rounding lands on the bracket's end.
-        bisect = ~np.isfinite(new) | (new < lo) | (new > hi)
-        new = np.where(bisect, 0.5 * (lo + hi), new)
-        converged = (np.abs(new - u) <= _NEWTON_TOL) | (f == 0)
-        u = np.where(done | (f == 0), u, new)
-        done |= converged
-        if done.all():
-            break
-    return np.exp(u)
-
-
-def kappa_mle(r_bar, d: int, *, newton_steps: int = 50):
-    r"""The maximum-likelihood concentration: the root :math:`\kappa` of :math:`A_d(\kappa) =
-    \bar r`.
-
-    For unit vectors :math:`x_1, \dots, x_n` with mean resultant length :math:`\bar r =
-    \|\tfrac1n\sum_i x_i\|`, the vMF likelihood is maximal at :math:`\mu = \sum_i x_i /
-    \|\sum_i x_i\|` and at the :math:`\kappa` with :math:`A_d(\kappa) = I_{d/2}(\kappa) /
-    I_{d/2-1}(\kappa) = \bar r` (:math:`A_d` increases from 0 to 1, so the root is unique).
-
-    Method: Banerjee et al.'s closed-form approximation :math:`\kappa_0 = \bar r(d - \bar r^2) /
-    (1 - \bar r^2)` as the start, then safeguarded Newton steps on :math:`\log\kappa` (with
-    :math:`A_d' = 1 - A_d^2 - (d-1)A_d/\kappa`) inside Amos's (1974) bracket of the root; near
-    :math:`\bar r = 1` the residual is taken on :math:`1 - A_d`, evaluated without cancellation.
-    Below :math:`\bar r = 10^{-5}` the series :math:`\kappa = d\bar r(1 + d\bar r^2/(d+2))`
-    is exact in float64. Relative error below 1e-12 (2e-13 at worst in the tests, against
-    mpmath) for d from 2 to 10^4 and :math:`\bar r` from 1e-6 to :math:`1 - 10^{-8}`: from
-    :math:`\kappa \approx d\bar r` as :math:`\bar r \to 0` to :math:`\kappa \approx
-    (d-1)/(2(1-\bar r))` as :math:`\bar r \to 1`.
-
-    Args:
-        r_bar: mean resultant length(s) in [0, 1): a float, array or tensor.
-        d: the ambient dimension, an integer >= 2.
-        newton_steps: at most this many Newton steps (they stop at convergence, typically after
-            3 to 5); 0 returns Banerjee et al.'s approximation :math:`\kappa_0` itself.
-
-    Returns:
-        A float for a scalar ``r_bar``, else a float64 array of its shape; 0 where ``r_bar`` is 0.
-
-    Raises:
-        ValueError: ``r_bar`` outside [0, 1) or not finite (:math:`\bar r = 1`, all points equal,
-            has no finite estimate), ``d`` not an integer >= 2, ``newton_steps`` negative.
-    """
-    d = _check_dim(d)
-    if isinstance(newton_steps, bool) or not isinstance(newton_steps, int | np.integer) or (
-            newton_steps < 0):
-        raise ValueError(f"newton_steps must be an integer >= 0, got {newton_steps!r}")
-    r = _as_float64(r_bar, "r_bar")
-    if not np.all(np.isfinite(r)):
-        raise ValueError("r_bar must be finite")
-    if np.any((r < 0) | (r >= 1)):
-        raise ValueError(f"r_bar must lie in [0, 1) (a mean resultant length; 1 means all "
-                         f"points coincide and kappa is infinite), got values in "
-                         f"[{r.min()}, {r.max()}]")
-    # near 0, invert A_d(k) = k/d - k^3/(d^2 (d+2)) + O(k^5): k = d r (1 + d r^2/(d+2)) + O(r^5),
-    # exact in float64 below r = 1e-5 (the next term is ~r^4 relative)
-    flat = r.reshape(-1)
-    if newton_steps == 0:
-        kappa = flat * (d - flat * flat) / ((1 - flat) * (1 + flat))
-    else:
-        kappa = d * flat * (1 + d * flat * flat / (d + 2))
-        solve = flat >= _SERIES_BELOW
-        if solve.any():
-            kappa[solve] = _solve_kappa(flat[solve], d, int(newton_steps))
-    return float(kappa[0]) if r.ndim == 0 else kappa.reshape(r.shape)
 
 
 # ----------------------------------------------------------------------------------------------
