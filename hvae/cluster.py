@@ -31,13 +31,20 @@ and handles empty or collapsing components; see its docstring. Everything runs i
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
+from typing import ClassVar, NamedTuple
 
 import numpy as np
+import scipy.sparse
 import torch
 from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from hvae._validation import check_int, fail
 from hvae.distributions import log_sphere_area
 from hvae.sampling import sample_uniform_sphere, sample_vmf
 from hvae.special import bessel_terms, iv_ratio, kappa_mle
@@ -47,16 +54,128 @@ __all__ = ["VMFMixture", "kappa_mle"]
 # A component whose total responsibility is below this (in points) is empty: its M-step would
 # divide ~0 by ~0. It is re-seeded (see VMFMixture).
 _EMPTY_MASS = 1e-10
+# A row of X may have a norm off 1 by this much (or by 100 ulps of its dtype, if more) before fit
+# rejects X as not on the sphere; accepted rows are renormalised exactly.
+_UNIT_NORM_TOL = 1e-6
 
 
-def _as_float64(a, name: str) -> np.ndarray:
-    """A float64 numpy copy of an array-like or a torch tensor (any device, autograd detached)."""
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().numpy()
-    try:
-        return np.array(a, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a numeric array, got {type(a).__name__}") from err
+# ----------------------------------------------------------------------------------------------
+# What the EM steps hand each other
+# ----------------------------------------------------------------------------------------------
+
+
+class _Components(NamedTuple):
+    """The parameters of a mixture of K vMFs on S^{d-1}."""
+
+    weights: np.ndarray  # (K,), summing to 1
+    means: np.ndarray  # (K, d) unit vectors
+    kappas: np.ndarray  # (K,) concentrations in [0, kappa_max]
+
+
+class _MStep(NamedTuple):
+    """An M-step's output: the new parameters and how many empty components it re-seeded."""
+
+    components: _Components
+    n_reseeded: int
+
+
+class _EStep(NamedTuple):
+    """An E-step's output, per point."""
+
+    resp: np.ndarray  # (n, K) responsibilities (one-hot on labelled points)
+    log_lik: np.ndarray  # (n,) log p(x_i)
+    objective: np.ndarray  # (n,) log p(x_i), or log[pi_y f_y(x_i)] on labelled points
+
+
+class _Seeds(NamedTuple):
+    """The starting centres of one initialisation."""
+
+    centres: np.ndarray  # (K, d) unit vectors
+    drawn: np.ndarray  # (K,) bool: drawn by k-means++ (False: a labelled class's mean direction)
+
+
+class _EMRun(NamedTuple):
+    """One initialisation's EM, from its first M-step to its last E-step."""
+
+    components: _Components
+    history: np.ndarray  # the mean objective after the first M-step and after each iteration
+    converged: bool
+    n_iter: int
+    n_reseeds: int
+
+    @property
+    def final(self) -> np.float64:
+        """The mean objective the run ends with (how initialisations are compared)."""
+        return self.history[-1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks (one message format: "name: must be ..., got ...")
+# ----------------------------------------------------------------------------------------------
+
+
+def _unit_norm_tolerance(a) -> float:
+    """How far off 1 a row's norm may be: ``_UNIT_NORM_TOL``, or 100 ulps of a float input."""
+    if isinstance(a, torch.Tensor) and a.is_floating_point():
+        return max(_UNIT_NORM_TOL, 100 * torch.finfo(a.dtype).eps)
+    if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating):
+        return max(_UNIT_NORM_TOL, 100 * float(np.finfo(a.dtype).eps))
+    return _UNIT_NORM_TOL
+
+
+def _as_numpy(a):
+    """A torch tensor as a numpy array (any device, autograd detached); anything else as is."""
+    return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
+
+def _check_points(x: np.ndarray, n_features: int | None) -> None:
+    """X is a finite (n, d) float array, n >= 1, d >= 2 (``n_features`` if given)."""
+    if x.ndim != 2:
+        raise ValueError(f"X: must be a 2-D array (n_samples, d), got shape {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError(f"X: must have at least one sample, got shape {x.shape}")
+    if x.shape[1] < 2:
+        raise ValueError(f"X: must have d >= 2 columns (points of S^(d-1) in R^d), got "
+                         f"d = {x.shape[1]}")
+    if n_features is not None and x.shape[1] != n_features:
+        raise ValueError(f"X: must have d = {n_features} columns (the mixture was fitted with "
+                         f"d = {n_features}), got d = {x.shape[1]}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"X: must be finite, got NaN or infinite entries in "
+                         f"{int(np.sum(~np.all(np.isfinite(x), axis=1)))} rows")
+
+
+def _unit_rows(x: np.ndarray, tol: float) -> np.ndarray:
+    """The rows of X renormalised exactly, once they are checked to be unit vectors to ``tol``."""
+    norms = np.linalg.norm(x, axis=1)
+    bad = np.abs(norms - 1) > tol
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"X: must have unit vectors as rows (points of the sphere; normalise them first, "
+            f"e.g. with sklearn.preprocessing.Normalizer() before the mixture in a Pipeline, or "
+            f"X / np.linalg.norm(X, axis=1, keepdims=True)), got {int(bad.sum())} of {len(x)} "
+            f"rows with a norm off 1 by more than {tol:g} (row {i} has norm {norms[i]!r})")
+    return x / norms[:, None]
+
+
+def _check_labels(y, n_samples: int, n_components: int) -> np.ndarray | None:
+    """Labels as an int array (-1 = unlabelled), or None if there are none."""
+    if y is None:
+        return None
+    y = np.asarray(_as_numpy(y))
+    if y.shape != (n_samples,):
+        raise ValueError(f"y: must have shape ({n_samples},) like X's rows, got {y.shape}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ValueError(f"y: must hold integer labels (-1 for unlabelled), got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y) & (y == np.round(y))):
+        raise ValueError("y: must hold integer labels (-1 for unlabelled), got non-integer "
+                         "values")
+    y = y.astype(np.int64)
+    if np.any((y < -1) | (y >= n_components)):
+        raise ValueError(f"y: must hold -1 (unlabelled) or a class 0..{n_components - 1} "
+                         f"(component k is class k), got values in [{y.min()}, {y.max()}]")
+    return y if np.any(y >= 0) else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,12 +192,20 @@ def _log_vmf_densities(x: np.ndarray, means: np.ndarray, kappas: np.ndarray) -> 
     return kappas * (x @ means.T - 1) + shift
 
 
-class VMFMixture:
+class VMFMixture(DensityMixin, BaseEstimator):
     r"""A mixture of K von Mises-Fisher distributions on :math:`S^{d-1}`, fitted by EM.
 
-    A scikit-learn-like estimator (``fit``, ``predict``, ``predict_proba``, ``score_samples``,
-    ``score``, ``bic``, ``sample``), the soft-assignment algorithm (soft-moVMF) of Banerjee et
-    al. (2005); see the module docstring for the E- and M-steps.
+    A scikit-learn estimator (a density estimator, like ``GaussianMixture``): ``fit``,
+    ``fit_predict``, ``predict``, ``predict_proba``, ``score_samples``, ``score``, ``bic``,
+    ``aic``, ``sample``; ``get_params``/``set_params`` and :func:`sklearn.base.clone` work,
+    the parameters are checked when ``fit`` runs (a ``ValueError`` naming the parameter), and it
+    can follow ``sklearn.preprocessing.Normalizer()`` in a ``Pipeline``. The algorithm is the
+    soft-assignment one (soft-moVMF) of Banerjee et al. (2005); see the module docstring for the
+    E- and M-steps.
+
+    The rows of X must be unit vectors (to 1e-6, or 100 ulps of a float input's dtype, if more;
+    they are then renormalised exactly): anything else is a ``ValueError`` that says so. X may be
+    a numpy array, an array-like or a torch tensor (any device); everything runs in float64.
 
     Args:
         n_components: K, the number of components (1 <= K <= number of samples).
@@ -90,19 +217,20 @@ class VMFMixture:
             nearest centre and a first M-step on these hard assignments starts EM; a component
             resting on fewer than 2 points there starts with the median concentration of the
             others (alone, it would start, and stay, at ``kappa_max``).
-        max_iter: maximum number of EM iterations per initialisation.
+        max_iter: maximum number of EM iterations per initialisation (>= 1).
         tol: convergence threshold on the change of the mean (per-sample) log-likelihood
-            between two iterations, as in scikit-learn's ``GaussianMixture``.
-        random_state: seed (an int, None or a ``numpy.random.Generator``) for the
-            initialisations and for :meth:`sample`.
-        kappa_max: upper bound on the concentrations. A component that collapses onto a few
-            (or duplicated) points has :math:`\bar r_k \to 1` and its maximum-likelihood
-            :math:`\kappa_k \to \infty`, with an unbounded likelihood; the M-step instead takes
-            the best :math:`\kappa_k \le` ``kappa_max`` (the objective is concave in
-            :math:`\kappa`, so EM still never decreases it). The default 1e6 corresponds to an
-            angular spread :math:`\sqrt{(d-1)/\kappa}` of 0.08 degrees at d = 3 and 5.7 degrees
-            at d = 10^4.
-        verbose: print one line per initialisation.
+            between two iterations, as in scikit-learn's ``GaussianMixture`` (finite, >= 0).
+        random_state: seed for the initialisations and for :meth:`sample`: None, an int in
+            [0, 2**32 - 1], a ``numpy.random.Generator`` or a ``numpy.random.RandomState``
+            (passed to ``numpy.random.default_rng``; a generator's state advances).
+        kappa_max: upper bound on the concentrations (finite, > 0). A component that collapses
+            onto a few (or duplicated) points has :math:`\bar r_k \to 1` and its
+            maximum-likelihood :math:`\kappa_k \to \infty`, with an unbounded likelihood; the
+            M-step instead takes the best :math:`\kappa_k \le` ``kappa_max`` (the objective is
+            concave in :math:`\kappa`, so EM still never decreases it). The default 1e6
+            corresponds to an angular spread :math:`\sqrt{(d-1)/\kappa}` of 0.08 degrees at
+            d = 3 and 5.7 degrees at d = 10^4.
+        verbose: print one line per initialisation (a bool or an int >= 0).
 
     Empty components: a component whose total responsibility falls below 1e-10 (an M-step would
     divide 0 by 0; it also happens at the start when centres coincide on duplicated points) is
@@ -120,122 +248,87 @@ class VMFMixture:
     2000, start semi-supervised EM) and classes without labels to the Voronoi cells of k-means++
     centres drawn around the labelled classes' mean directions; the other unlabelled points
     join at the first E-step. When every class has labels this start is deterministic and one
-    initialisation is run whatever ``n_init``. :meth:`predict` then returns classes.
+    initialisation is run whatever ``n_init``. :meth:`predict` then returns classes. Without
+    labels, ``y`` is ignored (``y=None``, or all -1).
 
     Fitted attributes: ``means_`` (K, d) unit vectors, ``concentrations_`` (K,), ``weights_``
     (K,) summing to 1, ``converged_``, ``n_iter_`` (EM iterations of the kept fit),
     ``lower_bound_`` (its final mean log-likelihood, or the semi-supervised objective above
     divided by n), ``log_likelihood_history_`` (that quantity after the initial M-step and after
     each iteration: ``n_iter_ + 1`` values), ``n_reseeds_`` and ``n_features_in_`` (d).
+
+    It is not a ``ClusterMixin``: a scikit-learn estimator has one type, and this one is a
+    density estimator, as ``GaussianMixture`` is; it has ``fit_predict`` all the same.
     """
+
+    # checked by fit (through _fit_context) as scikit-learn's own estimators are checked: the
+    # private names sklearn.utils._param_validation and sklearn.base._fit_context have no
+    # public equivalent in scikit-learn 1.9.1, the version pyproject.toml pins
+    _parameter_constraints: ClassVar[dict] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, math.inf, closed="left")],
+        "random_state": ["random_state", np.random.Generator],
+        "kappa_max": [Interval(Real, 0, math.inf, closed="neither")],
+        "verbose": ["verbose"],
+    }
 
     def __init__(self, n_components: int = 1, *, n_init: int = 5, max_iter: int = 300,
                  tol: float = 1e-6, random_state=None, kappa_max: float = 1e6,
                  verbose: bool = False):
-        self.n_components = n_components
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
-        self.kappa_max = kappa_max
-        self.verbose = verbose
+        # scikit-learn's contract: store the parameters as given; fit checks them
+        self.n_components, self.kappa_max = n_components, kappa_max
+        self.n_init, self.max_iter, self.tol = n_init, max_iter, tol
+        self.random_state, self.verbose = random_state, verbose
 
-    def __repr__(self) -> str:
-        return (f"VMFMixture(n_components={self.n_components}, n_init={self.n_init}, "
-                f"max_iter={self.max_iter}, tol={self.tol}, random_state={self.random_state}, "
-                f"kappa_max={self.kappa_max})")
+    def __sklearn_is_fitted__(self) -> bool:
+        # not "any attribute ending in _": a fit that fails after checking X leaves
+        # n_features_in_ behind without a mixture
+        return hasattr(self, "means_")
 
     # ------------------------------------------------------------------------------------------
     # validation
     # ------------------------------------------------------------------------------------------
 
-    def _check_params(self, n_samples: int) -> None:
-        def is_int(v):
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+    def _validated_x(self, X, *, reset: bool) -> np.ndarray:
+        """X as a float64 (n, d) array of unit rows (renormalised exactly).
 
-        k = self.n_components
-        if not is_int(k) or k < 1:
-            raise ValueError(f"n_components must be an integer >= 1, got {k!r}")
-        if k > n_samples:
-            raise ValueError(f"n_components={k} exceeds the number of samples ({n_samples})")
-        if not is_int(self.n_init) or self.n_init < 1:
-            raise ValueError(f"n_init must be an integer >= 1, got {self.n_init!r}")
-        if not is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if not (isinstance(self.tol, numbers.Real) and math.isfinite(self.tol)
-                and self.tol >= 0):
-            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
-        if not (isinstance(self.kappa_max, numbers.Real) and math.isfinite(self.kappa_max)
-                and self.kappa_max > 0):
-            raise ValueError(f"kappa_max must be a finite number > 0, got {self.kappa_max!r}")
+        ``reset``: at fit, record ``n_features_in_``; otherwise X must have that many columns.
+        """
+        tol = _unit_norm_tolerance(X)
+        X = _as_numpy(X)
+        if scipy.sparse.issparse(X):
+            raise ValueError(f"X: must be a dense array (sparse input is not supported; "
+                             f"X.toarray() is one), got {type(X).__name__}")
+        if np.iscomplexobj(X):
+            raise ValueError(f"X: must hold real numbers (complex data is not supported), got "
+                             f"dtype {np.asarray(X).dtype}")
+        try:
+            x = np.array(X, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"X: must be a numeric array, got a {type(X).__name__} that numpy "
+                             f"cannot turn into float64 ({err})") from err
+        _check_points(x, None if reset else self.n_features_in_)
+        # scikit-learn's bookkeeping (n_features_in_, and feature_names_in_ for a data frame)
+        x = validate_data(self, X, reset=reset, dtype=np.float64)
+        return _unit_rows(x, tol)
 
-    @staticmethod
-    def _check_x(x, d: int | None = None) -> np.ndarray:
-        """X as a float64 (n, d) array of unit rows (renormalised exactly); ``d`` if given."""
-        tol = 1e-6
-        if isinstance(x, torch.Tensor) and x.is_floating_point():
-            tol = max(tol, 100 * torch.finfo(x.dtype).eps)
-        elif isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
-            tol = max(tol, 100 * float(np.finfo(x.dtype).eps))
-        x = _as_float64(x, "X")
-        if x.ndim != 2:
-            raise ValueError(f"X must be a 2-D array (n_samples, d), got shape {x.shape}")
-        if x.shape[0] < 1:
-            raise ValueError("X has no samples")
-        if x.shape[1] < 2:
-            raise ValueError(f"X must have d >= 2 columns (points of S^(d-1) in R^d), got "
-                             f"d = {x.shape[1]}")
-        if d is not None and x.shape[1] != d:
-            raise ValueError(f"X has d = {x.shape[1]} columns, the mixture was fitted with d = {d}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("X contains NaN or infinite entries")
-        norms = np.linalg.norm(x, axis=1)
-        bad = np.abs(norms - 1) > tol
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"the rows of X must be unit vectors: {int(bad.sum())} of {len(x)} have a norm "
-                f"off 1 by more than {tol:g} (row {i} has norm {norms[i]!r}); normalise them "
-                f"first, e.g. X / np.linalg.norm(X, axis=1, keepdims=True)")
-        return x / norms[:, None]
-
-    def _check_y(self, y, n_samples: int) -> np.ndarray | None:
-        """Labels as an int array (-1 = unlabelled), or None if there are none."""
-        if y is None:
-            return None
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-        y = np.asarray(y)
-        if y.shape != (n_samples,):
-            raise ValueError(f"y must have shape ({n_samples},) like X's rows, got {y.shape}")
-        if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-            raise ValueError(f"y must hold integer labels, got dtype {y.dtype}")
-        if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y) & (y == np.round(y))):
-            raise ValueError("y must hold integer labels (-1 for unlabelled)")
-        y = y.astype(np.int64)
-        k = self.n_components
-        if np.any((y < -1) | (y >= k)):
-            raise ValueError(f"labels in y must be -1 (unlabelled) or a class 0..{k - 1} "
-                             f"(component k is class k), got values in [{y.min()}, {y.max()}]")
-        return y if np.any(y >= 0) else None
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "means_"):
-            from sklearn.exceptions import NotFittedError  # slow to import: only when needed
-
-            raise NotFittedError("This VMFMixture instance is not fitted yet; call fit(X) "
-                                 "before using it.")
+    def _r_cap(self, d: int) -> float:
+        """The largest mean resultant length the M-step uses: kappa_max's A_d (< 1)."""
+        kappa_max = torch.tensor(float(self.kappa_max), dtype=torch.float64)
+        return min(float(iv_ratio(0.5 * d, kappa_max)), np.nextafter(1.0, 0.0))
 
     # ------------------------------------------------------------------------------------------
     # EM
     # ------------------------------------------------------------------------------------------
 
-    def _seed(self, x: np.ndarray, y: np.ndarray | None, rng: np.random.Generator):
-        """Centres (K, d) and which of them k-means++ chose: the labelled classes' mean
-        directions are fixed, the other centres are drawn by k-means++ around them."""
+    def _seed(self, x: np.ndarray, y: np.ndarray | None, rng: np.random.Generator) -> _Seeds:
+        """The starting centres: the labelled classes' mean directions are fixed, the other
+        centres are drawn by k-means++ around them."""
         n, k_total = x.shape[0], self.n_components
         centres = np.zeros((k_total, x.shape[1]))
-        seeded = np.ones(k_total, dtype=bool)
+        drawn = np.ones(k_total, dtype=bool)
         if y is not None:
             for k in np.unique(y[y >= 0]):
                 members = x[y == k]
@@ -243,8 +336,8 @@ class VMFMixture:
                 norm = np.linalg.norm(s)
                 # a symmetric set of labelled points has no mean direction: take one of them
                 centres[k] = s / norm if norm > 1e-12 * len(members) else members[0]
-                seeded[k] = False
-        free = list(np.flatnonzero(seeded))
+                drawn[k] = False
+        free = list(np.flatnonzero(drawn))
         if len(free) == k_total:
             centres[free.pop(0)] = x[rng.integers(n)]
         taken = [k for k in range(k_total) if k not in free]
@@ -257,11 +350,11 @@ class VMFMixture:
             i = rng.choice(n, p=dist / total) if total > 0 else rng.integers(n)
             centres[k] = x[i]
             closest = np.maximum(closest, x @ x[i])
-        return centres, seeded
+        return _Seeds(centres, drawn)
 
-    def _m_step(self, x, resp, fit, prev_means, r_cap, first=False):
+    def _m_step(self, x, resp, goodness, prev_means, r_cap, first=False) -> _MStep:
         """Weights, means and concentrations from responsibilities; re-seeds empty components at
-        the points with the lowest ``fit``. Returns (weights, means, kappas, n_reseeded).
+        the points with the lowest ``goodness`` (the worst fitted).
 
         ``first``: the initial step, where a concentration resting on fewer than 2 points
         (e.g. a class with a single label) would be kappa_max and pin its component there.
@@ -286,10 +379,10 @@ class VMFMixture:
             kappas[empty | (thin & first)] = typical
         n_empty = int(empty.sum())
         if n_empty:
-            worst = np.argsort(fit, kind="stable")[:n_empty]
+            worst = np.argsort(goodness, kind="stable")[:n_empty]
             means[empty] = x[worst]
             mass[empty] = 1.0
-        return mass / mass.sum(), means, kappas, n_empty
+        return _MStep(_Components(mass / mass.sum(), means, kappas), n_empty)
 
     def _kappa(self, r_bar, d: int, r_cap: float):
         """kappa_mle, and exactly kappa_max from r_bar >= A_d(kappa_max) on."""
@@ -297,10 +390,11 @@ class VMFMixture:
         return np.where(r_bar >= r_cap, float(self.kappa_max), kappa)
 
     @staticmethod
-    def _e_step(x, weights, means, kappas, y):
-        """(responsibilities, per-point log p(x), per-point objective)."""
+    def _e_step(x: np.ndarray, components: _Components, y: np.ndarray | None) -> _EStep:
+        """Responsibilities, per-point log p(x) and per-point objective."""
         with np.errstate(divide="ignore"):
-            log_p = np.log(weights) + _log_vmf_densities(x, means, kappas)
+            log_p = np.log(components.weights) + _log_vmf_densities(x, components.means,
+                                                                    components.kappas)
         log_lik = logsumexp(log_p, axis=1)
         resp = np.exp(log_p - log_lik[:, None])
         objective = log_lik
@@ -310,74 +404,83 @@ class VMFMixture:
             resp[labelled, y[labelled]] = 1.0
             objective = log_lik.copy()
             objective[labelled] = log_p[labelled, y[labelled]]
-        return resp, log_lik, objective
+        return _EStep(resp, log_lik, objective)
 
-    def _fit_once(self, x, y, rng, r_cap):
-        # first M-step: labelled points with their classes; unlabelled points whose nearest
-        # centre is a k-means++ one with it (all of them when there are no labels); the other
-        # unlabelled points wait for the first E-step, so that a labelled class starts as
-        # its labelled points' vMF (Nigam et al., 2000), not as a Voronoi cell
-        centres, seeded = self._seed(x, y, rng)
-        cos = x @ centres.T
+    def _first_m_step(self, x, y, rng, r_cap) -> _MStep:
+        """The M-step on the seeds' hard assignments that starts EM.
+
+        Labelled points go with their classes; unlabelled points whose nearest centre is a
+        k-means++ one with it (all of them when there are no labels); the other unlabelled
+        points wait for the first E-step, so that a labelled class starts as its labelled
+        points' vMF (Nigam et al., 2000), not as a Voronoi cell.
+        """
+        seeds = self._seed(x, y, rng)
+        cos = x @ seeds.centres.T
         nearest = cos.argmax(1)
-        rows = np.flatnonzero(seeded[nearest] if y is None else seeded[nearest] & (y < 0))
+        drawn = seeds.drawn[nearest]
+        rows = np.flatnonzero(drawn if y is None else drawn & (y < 0))
         resp = np.zeros_like(cos)
         resp[rows, nearest[rows]] = 1.0
         if y is not None:
             labelled = np.flatnonzero(y >= 0)
             resp[labelled, y[labelled]] = 1.0
-        params = self._m_step(x, resp, cos.max(1), centres, r_cap, first=True)
-        n_reseeds = params[3]
-        resp, log_lik, objective = self._e_step(x, *params[:3], y)
-        history = [objective.mean()]
+        return self._m_step(x, resp, cos.max(1), seeds.centres, r_cap, first=True)
+
+    def _fit_once(self, x, y, rng, r_cap) -> _EMRun:
+        """One initialisation: seeds, then EM until convergence or ``max_iter`` iterations."""
+        step = self._first_m_step(x, y, rng, r_cap)
+        n_reseeds = step.n_reseeded
+        e = self._e_step(x, step.components, y)
+        history = [e.objective.mean()]
         converged, n_iter = False, 0
         while n_iter < self.max_iter:
             n_iter += 1
-            params = self._m_step(x, resp, log_lik, params[1], r_cap)
-            n_reseeds += params[3]
-            resp, log_lik, objective = self._e_step(x, *params[:3], y)
-            history.append(objective.mean())
-            if params[3] == 0 and abs(history[-1] - history[-2]) <= self.tol:
+            step = self._m_step(x, e.resp, e.log_lik, step.components.means, r_cap)
+            n_reseeds += step.n_reseeded
+            e = self._e_step(x, step.components, y)
+            history.append(e.objective.mean())
+            if step.n_reseeded == 0 and abs(history[-1] - history[-2]) <= self.tol:
                 converged = True
                 break
-        return params[:3], np.array(history), converged, n_iter, n_reseeds
+        return _EMRun(step.components, np.array(history), converged, n_iter, n_reseeds)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> VMFMixture:
-        """Fit the mixture to X (n, d), unit rows; ``y`` optional labels (-1 = unlabelled)."""
-        x = self._check_x(X)
-        self._check_params(x.shape[0])
-        labels = self._check_y(y, x.shape[0])
-        d = x.shape[1]
-        # the largest mean resultant length the M-step uses: kappa_max's (< 1)
-        r_cap = min(float(iv_ratio(0.5 * d, torch.tensor(float(self.kappa_max),
-                                                          dtype=torch.float64))),
-                    np.nextafter(1.0, 0.0))
+        """Fit the mixture to X (n, d), unit rows; ``y`` optional labels (-1 = unlabelled).
+
+        Keeps, of ``n_init`` initialisations, the run with the highest final objective; warns
+        (``sklearn.exceptions.ConvergenceWarning``) if that run did not converge.
+        """
+        x = self._validated_x(X, reset=True)
+        n_samples, d = x.shape
+        if self.n_components > n_samples:
+            raise fail("n_components", f"<= the number of samples ({n_samples})",
+                       self.n_components)
+        labels = _check_labels(y, n_samples, self.n_components)
+        r_cap = self._r_cap(d)
         rng = np.random.default_rng(self.random_state)
         n_init = self.n_init
         if labels is not None and np.unique(labels[labels >= 0]).size == self.n_components:
             n_init = 1  # the start is the labelled classes' fit: every init would be the same
         best = None
         for i in range(n_init):
-            result = self._fit_once(x, labels, rng, r_cap)
+            run = self._fit_once(x, labels, rng, r_cap)
             if self.verbose:
-                print(f"VMFMixture init {i + 1}/{n_init}: log-likelihood {result[1][-1]:.8g} "
-                      f"after {result[3]} iterations (converged: {result[2]})")
-            if best is None or result[1][-1] > best[1][-1]:
-                best = result
-        (weights, means, kappas), history, converged, n_iter, n_reseeds = best
-        self.weights_, self.means_, self.concentrations_ = weights, means, kappas
-        self.log_likelihood_history_ = history
-        self.lower_bound_ = float(history[-1])
-        self.converged_ = converged
-        self.n_iter_ = n_iter
-        self.n_reseeds_ = n_reseeds
-        self.n_features_in_ = d
-        if not converged:
-            from sklearn.exceptions import ConvergenceWarning
-
+                print(f"VMFMixture init {i + 1}/{n_init}: log-likelihood {run.final:.8g} "
+                      f"after {run.n_iter} iterations (converged: {run.converged})")
+            if best is None or run.final > best.final:
+                best = run
+        self.weights_, self.means_, self.concentrations_ = best.components
+        self.log_likelihood_history_ = best.history
+        self.lower_bound_ = float(best.final)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.n_reseeds_ = best.n_reseeds
+        if not best.converged:
+            # stacklevel 3: the caller of fit, past _fit_context's wrapper
             warnings.warn(f"VMFMixture did not converge in max_iter={self.max_iter} iterations "
                           f"(tol={self.tol}); raise max_iter or tol", ConvergenceWarning,
-                          stacklevel=2)
+                          stacklevel=3)
         return self
 
     def fit_predict(self, X, y=None) -> np.ndarray:
@@ -390,8 +493,8 @@ class VMFMixture:
 
     def _log_joint(self, X) -> np.ndarray:
         """(n, K) log pi_k + log f_k(x_i)."""
-        self._check_fitted()
-        x = self._check_x(X, self.n_features_in_)
+        check_is_fitted(self)
+        x = self._validated_x(X, reset=False)
         with np.errstate(divide="ignore"):
             return np.log(self.weights_) + _log_vmf_densities(x, self.means_,
                                                                self.concentrations_)
@@ -415,7 +518,7 @@ class VMFMixture:
 
     def n_parameters(self) -> int:
         """K(d-1) for the directions, K concentrations and K-1 free weights."""
-        self._check_fitted()
+        check_is_fitted(self)
         k, d = self.n_components, self.n_features_in_
         return k * (d - 1) + k + (k - 1)
 
@@ -425,6 +528,12 @@ class VMFMixture:
         log_p = self.score_samples(X)
         return float(-2 * log_p.sum() + self.n_parameters() * math.log(len(log_p)))
 
+    def aic(self, X) -> float:
+        r"""Akaike information criterion :math:`-2\sum_i\log p(x_i) + 2p`, p from
+        :meth:`n_parameters`; lower is better."""
+        log_p = self.score_samples(X)
+        return float(-2 * log_p.sum() + 2 * self.n_parameters())
+
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` points from the fitted mixture (:func:`hvae.sampling.sample_vmf`).
 
@@ -432,10 +541,8 @@ class VMFMixture:
         scikit-learn's ``GaussianMixture.sample``, and their components. Seeded by
         ``random_state``.
         """
-        self._check_fitted()
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or (
-                n_samples < 1):
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        check_is_fitted(self)
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
         rng = np.random.default_rng(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))

@@ -4,7 +4,9 @@ kappa_mle is compared with the mpmath root of A_d(kappa) = r (``tests/reference.
 mixture is checked on samples from known mixtures (hvae's sampler, fixed seeds): recovery within
 thresholds derived from the estimators' standard errors, monotone EM histories, the closed form
 for one component, densities against scipy's Bessel functions, a case that needs labels, model
-selection by BIC, degenerate data, and argument validation.
+selection by BIC, degenerate data, argument validation, and the scikit-learn estimator
+contract (clone, get/set_params, Pipeline after Normalizer, aic/bic, parameter checks at
+fit, scikit-learn's own estimator checks).
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ import math
 import numpy as np
 import pytest
 import reference as ref
+import scipy.sparse
 import scipy.special
 import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.exceptions import NotFittedError
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
 
 from hvae.cluster import VMFMixture, kappa_mle
 from hvae.sampling import sample_vmf
@@ -400,7 +408,7 @@ _X10 = np.tile(_X, (4, 1))
     (2 * _X, None, 1, "unit vectors.*normalise"),
     (_X * (1 + 1e-4), None, 1, "unit vectors"),
     (_X, None, 0, "n_components"),
-    (_X, None, 4, "exceeds the number of samples"),
+    (_X, None, 4, r"n_components: must be <= the number of samples \(3\)"),
     (_X10, np.zeros(11, dtype=int), 2, "shape"),
     (_X10, np.full(12, 2), 2, r"-1 \(unlabelled\) or a class 0..1"),
     (_X10, np.full(12, -2), 2, r"-1 \(unlabelled\) or a class 0..1"),
@@ -430,3 +438,217 @@ def test_unfitted_and_wrong_dimension() -> None:
     with pytest.raises(ValueError, match="fitted with d = 3"):
         model.predict(orthonormal_directions(4, 2, seed=0))
     assert np.all(model.predict(_X10) >= 0) and model.predict(_X10).shape == (12,)
+
+
+# ----------------------------------------------------------------------------------------------
+# The scikit-learn estimator contract
+# ----------------------------------------------------------------------------------------------
+
+PARAMS = {"n_components": 3, "n_init": 2, "max_iter": 50, "tol": 1e-5, "random_state": 4,
+          "kappa_max": 1e4, "verbose": False}
+FITTED = ("weights_", "means_", "concentrations_", "log_likelihood_history_")
+
+
+def assert_same_fit(a: VMFMixture, b: VMFMixture) -> None:
+    for name in FITTED:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert (a.n_iter_, a.converged_, a.lower_bound_) == (b.n_iter_, b.converged_, b.lower_bound_)
+
+
+def test_get_params_set_params_and_clone() -> None:
+    """get_params returns the constructor's arguments, set_params changes them and returns the
+    estimator, clone copies the parameters and nothing fitted; a clone of a fitted mixture fits
+    to the same numbers (the seed is a parameter); the repr lists the non-default parameters."""
+    model = VMFMixture(**PARAMS)
+    assert model.get_params() == PARAMS
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == PARAMS
+    assert model.set_params(n_components=2, tol=1e-3) is model
+    assert model.get_params() == {**PARAMS, "n_components": 2, "tol": 1e-3}
+    assert copy.get_params() == PARAMS
+    x, _ = overlapping_data()
+    fitted = copy.fit(x)
+    again = clone(fitted)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(again)
+    assert_same_fit(again.fit(x), fitted)
+    assert repr(VMFMixture(3, random_state=0)) == "VMFMixture(n_components=3, random_state=0)"
+
+
+def test_random_state_int_generator_and_random_state_instance() -> None:
+    """A seed and numpy.random.default_rng(seed) give the same fit (both start the same stream);
+    a RandomState is accepted as well."""
+    x, _ = overlapping_data()
+    by_seed = VMFMixture(3, n_init=2, random_state=5).fit(x)
+    assert_same_fit(VMFMixture(3, n_init=2, random_state=np.random.default_rng(5)).fit(x),
+                    by_seed)
+    assert_sane(VMFMixture(3, n_init=2, random_state=np.random.RandomState(5)).fit(x), x)
+
+
+def test_pipeline_after_normalizer() -> None:
+    """Rows scaled off the sphere are rejected by the mixture alone and accepted after
+    Normalizer() in a Pipeline, which then fits, predicts and scores as the mixture does on the
+    unit rows (up to the rounding of the normalisation), with or without partial labels (the
+    pipeline passes y to the mixture); the pipeline's parameters reach the mixture's."""
+    x, labels = overlapping_data()
+    raw = x * np.random.default_rng(3).uniform(0.5, 20.0, size=(len(x), 1))
+    with pytest.raises(ValueError, match="X: must have unit vectors as rows.*Normalizer"):
+        VMFMixture(3).fit(raw)
+    y = np.where(np.random.default_rng(0).random(len(labels)) < 0.2, labels, -1)
+    for partial in (None, y):
+        pipe = make_pipeline(Normalizer(), VMFMixture(3, n_init=2, random_state=0))
+        pipe.fit(raw, partial)
+        alone = VMFMixture(3, n_init=2, random_state=0).fit(x, partial)
+        mixture = pipe[-1]
+        assert mixture.n_iter_ == alone.n_iter_
+        np.testing.assert_allclose(mixture.means_, alone.means_, atol=1e-9)
+        np.testing.assert_allclose(mixture.concentrations_, alone.concentrations_, rtol=1e-9)
+        np.testing.assert_allclose(mixture.weights_, alone.weights_, atol=1e-12)
+        np.testing.assert_array_equal(pipe.predict(raw), alone.predict(x))
+        np.testing.assert_allclose(pipe.predict_proba(raw), alone.predict_proba(x), atol=1e-9)
+        np.testing.assert_allclose(pipe.score_samples(raw), alone.score_samples(x), rtol=1e-9)
+        assert pipe.score(raw) == pytest.approx(alone.score(x), rel=1e-9)
+    np.testing.assert_array_equal(pipe.fit_predict(raw, y), pipe.predict(raw))
+    assert pipe.get_params()["vmfmixture__n_components"] == 3
+    pipe.set_params(vmfmixture__n_components=2)
+    assert clone(pipe)[-1].n_components == 2
+
+
+def test_convergence_warning_points_at_the_caller() -> None:
+    """Too few iterations: a ConvergenceWarning, attributed to the line that called fit (not
+    to scikit-learn's wrapper around fit), and converged_ is False."""
+    x, _ = overlapping_data()
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=2") as caught:
+        fit = VMFMixture(3, max_iter=2, random_state=0).fit(x)
+    assert not fit.converged_ and fit.n_iter_ == 2
+    assert caught[0].filename == __file__
+
+
+def test_aic_and_bic_closed_forms() -> None:
+    """bic = -2 log L + p log n and aic = -2 log L + 2 p, log L the total log-likelihood of the
+    data scored and p = K(d-1) + K + (K-1) (17 for K = 3, d = 5), n the number of points
+    scored (1500, then 700)."""
+    x, _ = overlapping_data()
+    fit = VMFMixture(3, n_init=2, random_state=0).fit(x)
+    assert fit.n_parameters() == 17
+    for data in (x, x[:700]):
+        log_l = fit.score_samples(data).sum()
+        n = len(data)
+        assert fit.aic(data) == pytest.approx(-2 * log_l + 2 * 17, rel=1e-12)
+        assert fit.bic(data) == pytest.approx(-2 * log_l + 17 * math.log(n), rel=1e-12)
+        assert fit.aic(data) == pytest.approx(-2 * n * fit.score(data) + 34, rel=1e-12)
+        assert fit.bic(data) - fit.aic(data) == pytest.approx(17 * (math.log(n) - 2), rel=1e-9)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("n_components", 0), ("n_components", 2.0), ("n_components", "3"),
+    ("n_init", 0), ("n_init", 1.5), ("max_iter", 0), ("max_iter", None),
+    ("tol", -1e-3), ("tol", math.nan), ("tol", math.inf), ("tol", "small"),
+    ("kappa_max", 0.0), ("kappa_max", -5.0), ("kappa_max", math.inf), ("kappa_max", math.nan),
+    ("random_state", -1), ("random_state", 2.5), ("random_state", "seed"),
+    ("verbose", -1), ("verbose", "yes"),
+])
+def test_invalid_parameters_rejected_at_fit(name, value) -> None:
+    """The constructor and set_params store any value; fit rejects an invalid one with a
+    ValueError (scikit-learn's InvalidParameterError) that names the parameter."""
+    model = VMFMixture(**{"n_components": 1, name: value})
+    assert model.get_params()[name] is value
+    match = f"The '{name}' parameter of VMFMixture must be"
+    with pytest.raises(ValueError, match=match):
+        model.fit(_X10)
+    with pytest.raises(ValueError, match=match):
+        VMFMixture(1).set_params(**{name: value}).fit(_X10)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_not_fitted_before_fit_and_after_a_failed_fit() -> None:
+    """Every method that needs a fit raises NotFittedError before it; so does a mixture whose fit
+    failed after checking X (it has n_features_in_ but no components). sample's argument is
+    checked in the one message format."""
+    model = VMFMixture(2)
+    for call in (lambda: model.aic(_X), model.n_parameters, model.sample,
+                 lambda: check_is_fitted(model)):
+        with pytest.raises(NotFittedError, match="not fitted"):
+            call()
+    failed = VMFMixture(4)
+    with pytest.raises(ValueError, match="n_components: must be <="):
+        failed.fit(_X)
+    assert failed.n_features_in_ == 3
+    with pytest.raises(NotFittedError):
+        failed.predict(_X)
+    with pytest.raises(ValueError, match="n_samples: must be an integer >= 1, got 0"):
+        VMFMixture(2, random_state=0).fit(_X10).sample(0)
+
+
+@pytest.mark.parametrize(("x", "match"), [
+    (_X[0], "X: must be a 2-D array"),
+    (np.ones((5, 1)), "X: must have d >= 2 columns"),
+    (np.where(np.eye(3) > 0, np.nan, 0.0), "X: must be finite"),
+    (2 * _X, "X: must have unit vectors as rows"),
+    (_X.astype(complex), "X: must hold real numbers"),
+    (scipy.sparse.csr_matrix(_X), "X: must be a dense array.*sparse"),
+    (np.array([[{"a": 1}, 0.0]], dtype=object), "X: must be a numeric array"),
+    (np.empty((0, 3)), "X: must have at least one sample"),
+])
+def test_bad_x_messages_name_x(x, match) -> None:
+    """Input errors come in the one format "X: must ..., got ..."."""
+    with pytest.raises(ValueError, match=match):
+        VMFMixture(1).fit(x)
+
+
+def _to_sphere(X):
+    """Rows of a real 2-D array scaled to unit norm (zero rows become e_1); anything else, which
+    the checks pass to see it rejected, unchanged."""
+    if np.iscomplexobj(X):
+        return X
+    try:
+        x = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return X
+    if x.ndim != 2 or x.shape[1] == 0:
+        return X
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # NaN rows stay NaN, for the checks that pass them
+        return np.where(norms == 0, np.eye(1, x.shape[1]), x / np.where(norms == 0, 1.0, norms))
+
+
+class OnTheSphere(VMFMixture):
+    """VMFMixture as scikit-learn's generic checks can use it.
+
+    The checks draw data anywhere in R^d and pass class labels as y (for a density estimator
+    they are ignored). VMFMixture rejects both, rightly: rows off the sphere (a ValueError
+    asking to normalise them) and labels beyond its K classes (y is its semi-supervised
+    labels). This subclass only scales the rows to the sphere and drops y; fit, the
+    parameters, the checks and every method are VMFMixture's own.
+    """
+
+    def fit(self, X, y=None):
+        return super().fit(X)
+
+    def _validated_x(self, X, *, reset):
+        return super()._validated_x(_to_sphere(X), reset=reset)
+
+
+# The checks that do not apply, each because hvae's one message format for input errors
+# ("X: must ..., got ...", always a ValueError) replaces the scikit-learn wording they match.
+NOT_APPLICABLE = {
+    "check_complex_data": "expects the wording 'Complex data not supported'",
+    "check_dtype_object": "expects numpy's TypeError for a dict in X; hvae raises ValueError",
+    "check_estimators_empty_data_messages": "expects '0 feature(s) (shape=...) while a minimum "
+                                            "of 2 is required'",
+    "check_fit2d_1feature": "expects 'n_features = 1'; one column is no sphere (d >= 2)",
+    "check_fit2d_predict1d": "expects 'Reshape your data' for a 1-D X",
+    "check_n_features_in_after_fitting": "expects 'X has 1 features, but ... is expecting'",
+}
+
+
+@parametrize_with_checks([OnTheSphere(n_init=1, max_iter=20, random_state=0)],
+                         expected_failed_checks=lambda estimator: NOT_APPLICABLE,
+                         xfail_strict=True)
+def test_scikit_learn_estimator_checks(estimator, check) -> None:
+    """scikit-learn's check_estimator suite: cloning, parameters untouched by fit, fit
+    returning self, pickling, idempotent fits, sample order and subset invariance, read-only
+    and Fortran-ordered inputs, dtypes, NaN/inf and sparse input rejected, n_features_in_,
+    check_is_fitted... (33 checks pass; the six above are wording, checked strictly)."""
+    check(estimator)
