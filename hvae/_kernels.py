@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 __all__ = [
+    "LARGE_KAPPA",
     "QUAD_NODES",
     "QUAD_WINDOW",
     "bessel_terms",
@@ -125,6 +126,31 @@ def bessel_terms(v, x, a, v0):
     return out
 
 
+# Above this concentration 4 kappa^2 would overflow (at 1.3e154) in the closed forms of Wood's b
+# and of the mode of the w-density; there both are written in s = m / (2 kappa), which is exact
+# to rounding (s^2 < 1e-290).
+LARGE_KAPPA = 1e150
+
+
+@numba.njit(cache=True)
+def _wood_b(k, m):
+    r"""Wood's :math:`b = m / (2\kappa + \sqrt{4\kappa^2 + m^2})`, finite for every kappa."""
+    if k < LARGE_KAPPA:
+        return m / (2 * k + math.sqrt(4 * k * k + m * m))
+    s = 0.5 * m / k
+    return s / (1 + math.sqrt(1 + s * s))
+
+
+@numba.njit(cache=True)
+def _cos_mode(k, dm2):
+    r""":math:`\cos` of the mode of :math:`\kappa\cos\theta + (d-2)\log\sin\theta`,
+    :math:`2\kappa / ((d-2) + \sqrt{(d-2)^2 + 4\kappa^2})`, finite for every kappa."""
+    if k < LARGE_KAPPA:
+        return min(2 * k / (dm2 + math.sqrt(dm2 * dm2 + 4 * k * k)), 1.0)
+    s = 0.5 * dm2 / k
+    return min(1 / (s + math.sqrt(1 + s * s)), 1.0)
+
+
 @numba.njit(cache=True)
 def wood_round(kappa, d, pending, eps, u, out):
     """One round of Wood's sampler for the entries ``pending`` (indices into ``kappa`` and
@@ -136,7 +162,7 @@ def wood_round(kappa, d, pending, eps, u, out):
     for a in range(pending.shape[0]):
         i = pending[a]
         k = kappa[i]
-        b = m / (2 * k + math.sqrt(4 * k * k + m * m))
+        b = _wood_b(k, m)
         x0 = (1 - b) / (1 + b)
         one_minus_x0 = 2 * b / (1 + b)
         log1p_x0 = math.log1p(x0)
@@ -160,7 +186,7 @@ def _dw_dkappa_one(omw, kappa, mean_w, d, window, nodes, weights):
     omw = max(omw, 1e-300)
     theta_w = 2 * math.asin(min(math.sqrt(0.5 * omw), 1.0))
     sin_w2 = omw * (2 - omw)
-    cos_mode = min(2 * kappa / ((d - 2) + math.sqrt((d - 2) ** 2 + 4 * kappa * kappa)), 1.0)
+    cos_mode = _cos_mode(kappa, d - 2.0)
     sin2_mode = (1 - cos_mode) * (1 + cos_mode)
     curvature = kappa * cos_mode + ((d - 2) / sin2_mode if sin2_mode > 0 else 0.0)
     width = window / math.sqrt(max(curvature, 1e-300))

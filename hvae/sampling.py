@@ -105,7 +105,13 @@ def wood_envelope(kappa: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tens
     Differentiable in ``kappa`` (a float64 tensor).
     """
     m = d - 1
-    b = m / (2 * kappa + torch.sqrt(4 * kappa * kappa + m * m))
+    # the closed form overflows (4 kappa^2) past 1.3e154: there, with s = m / (2 kappa),
+    # b = s / (1 + sqrt(1 + s^2)), exact to rounding (as hvae._kernels._wood_b)
+    large = kappa >= _kernels.LARGE_KAPPA
+    k_small = torch.where(large, 1.0, kappa)
+    s = 0.5 * m / torch.where(large, kappa, 1.0)
+    b = torch.where(large, s / (1 + torch.sqrt(1 + s * s)),
+                    m / (2 * k_small + torch.sqrt(4 * k_small * k_small + m * m)))
     x0 = (1 - b) / (1 + b)
     c = kappa * x0 + m * torch.log(4 * b / (1 + b) ** 2)  # 1 - x0^2 = 4b / (1+b)^2
     return b, x0, c
@@ -302,7 +308,12 @@ def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
     theta_w = 2 * xp.arcsin(at_most(xp.sqrt(0.5 * omw), 1.0))
     sin_w2 = omw * (2 - omw)
     # mode of exp(l(theta)) and the local width there (1 / sqrt(-l''))
-    cos_mode = at_most(2 * kappa / ((d - 2) + xp.sqrt((d - 2) ** 2 + 4 * kappa * kappa)), 1.0)
+    # (past LARGE_KAPPA, 4 kappa^2 would overflow: the same ratio in s = (d - 2) / (2 kappa))
+    large = kappa >= _kernels.LARGE_KAPPA
+    k_small, k_large = xp.where(large, 1.0, kappa), xp.where(large, kappa, 1.0)
+    s = 0.5 * (d - 2) / k_large
+    cos_mode = at_most(xp.where(large, 1 / (s + xp.sqrt(1 + s * s)), 2 * k_small / (
+        (d - 2) + xp.sqrt((d - 2) ** 2 + 4 * k_small * k_small))), 1.0)
     sin2_mode = (1 - cos_mode) * (1 + cos_mode)
     curvature = kappa * cos_mode + (d - 2) / xp.where(sin2_mode > 0, sin2_mode, math.inf)
     width = _kernels.QUAD_WINDOW / xp.sqrt(at_least(curvature, 1e-300))

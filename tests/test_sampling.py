@@ -516,3 +516,58 @@ def test_tangent_projection_gives_vmf_moments():
     cov = vmf.covariance_matrix
     se = torch.sqrt(torch.diagonal(cov) / n)
     assert torch.all(torch.abs(z.mean(0) - vmf.mean) < 5 * se)
+
+
+# ------------------------------------------------------------------------------------------
+# Every finite concentration: past 1.3e154, 4 kappa^2 overflows in the closed forms of Wood's b
+# and of the mode of the w-density (it raised ZeroDivisionError before)
+# ------------------------------------------------------------------------------------------
+
+HUGE_KAPPAS = (1e150, 6.7e153, 1e154, 1e200, 1e300, float(np.finfo(np.float64).max))
+
+
+@pytest.mark.parametrize("d", [2, 4, 5, 10, 1000])
+@pytest.mark.parametrize("kappa", HUGE_KAPPAS)
+def test_rsample_at_every_finite_kappa_is_the_mode(d: int, kappa: float) -> None:
+    """Draws at the mode to rounding (1 - w ~ (d-1)/(2 kappa) is far below eps), gradients
+    finite, on the compiled CPU path and on the torch path (the CUDA one) run on the CPU."""
+    from hvae._kernels import LARGE_KAPPA
+    from hvae.sampling import _wood_torch
+
+    assert LARGE_KAPPA <= 1e150  # the switch sits below the first concentration that overflows
+    torch.manual_seed(0)
+    mu = torch.nn.functional.normalize(torch.randn(3, d, dtype=torch.float64), dim=-1)
+    k = torch.full((3,), kappa, dtype=torch.float64, requires_grad=True)
+    z = VonMisesFisher(mu, k).rsample((4,))
+    assert float((z.detach() - mu).abs().max()) <= 4 * np.finfo(np.float64).eps
+    z.sum().backward()
+    assert bool(torch.isfinite(k.grad).all())
+    omw = _wood_torch(k.detach(), d, None, torch.Generator().manual_seed(1))
+    assert bool(((omw >= 0) & (omw <= 2 * d / kappa + 1e-300)).all())
+
+
+@pytest.mark.parametrize("kappa", [1e154, 1e300])
+def test_fused_rsample_at_huge_kappa(kappa: float) -> None:
+    from hvae.fused import vmf_rsample_kl
+
+    torch.manual_seed(0)
+    r = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    k = torch.full((5,), kappa, dtype=torch.float64, requires_grad=True)
+    z, kl = vmf_rsample_kl(r, k)
+    mu = torch.nn.functional.normalize(r.detach(), dim=-1)
+    assert float((z.detach() - mu).abs().max()) <= 4 * np.finfo(np.float64).eps
+    (z.sum() + kl.sum()).backward()
+    assert bool(torch.isfinite(r.grad).all()) and bool(torch.isfinite(k.grad).all())
+
+
+def test_wood_envelope_is_continuous_across_the_large_kappa_switch() -> None:
+    """b from the closed form just below the switch equals the small-s form just above it to
+    rounding, and b ~ (d-1) / (4 kappa) (their common limit)."""
+    from hvae._kernels import LARGE_KAPPA
+    from hvae.sampling import wood_envelope
+
+    for d in (2, 5, 1000):
+        k = torch.tensor([LARGE_KAPPA * (1 - 1e-15), LARGE_KAPPA], dtype=torch.float64)
+        b = wood_envelope(k, d)[0]
+        assert float(b[0]) == pytest.approx(float(b[1]), rel=1e-14)
+        assert float(b[1]) == pytest.approx((d - 1) / (4 * LARGE_KAPPA), rel=1e-14)
