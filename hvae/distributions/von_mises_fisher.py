@@ -41,7 +41,7 @@ from hvae._validation import check_choice, fail
 from hvae.distributions.constraints import positive_finite, sphere
 from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
 from hvae.sampling import METHODS, sample_vmf
-from hvae.special import bessel_terms
+from hvae.special import bessel_terms, iv_ratio_derivative
 
 __all__ = [
     "VonMisesFisher",
@@ -194,8 +194,32 @@ def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor
     if p.dim != q.dim:
         raise fail("q", f"a uniform law of the same dimension as p (dim = {p.dim})", q)
     rescaled, ratio = p._terms
-    kl = p.concentration.double() * ratio - rescaled
+    kappa = p.concentration.double()
+    kl = kappa.detach() * ratio.detach() - rescaled.detach()
+    if kappa.requires_grad:
+        # dKL/dkappa = kappa A_d'(kappa) directly: autograd of kappa A - L would form
+        # A + kappa A' - A, losing kappa A' ~ (d-1)/(2 kappa) to the rounding of A ~ 1
+        slope = kappa.detach() * iv_ratio_derivative(0.5 * p.dim, kappa.detach())
+        kl = _KLWithSlope.apply(kl, kappa, slope)
     return kl.to(p.loc.dtype)
+
+
+class _KLWithSlope(torch.autograd.Function):
+    """The KL's value with the gradient ``slope`` in kappa (first derivatives only)."""
+
+    @staticmethod
+    def forward(value, kappa, slope):
+        return value.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return None, grad * slope, None
 
 
 # --- the KL term's limits ---------------------------------------------------------------------
