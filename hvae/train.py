@@ -47,7 +47,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hvae._io import atomic_output, write_json
+from hvae._io import atomic_output, remove_stale_parts, write_json
 from hvae.data import as_tensor, fixed_binarization, make_loader
 from hvae.evaluate import elbo_terms
 
@@ -57,6 +57,7 @@ __all__ = [
     "HISTORY",
     "TrainConfig",
     "TrainResult",
+    "TrainingDivergedError",
     "kl_weight",
     "load_checkpoint",
     "load_model",
@@ -74,6 +75,29 @@ HISTORY = "history.json"
 CONFIG = "config.json"
 
 _RESUMABLE_CHANGES = frozenset({"epochs", "device"})
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss or the validation ELBO became NaN or infinite: the run cannot recover,
+    so it stops at once (nothing of the diverged epoch is saved) instead of finishing with the
+    untrained initialisation as its "best" model."""
+
+
+def _diverged(epoch: int, what: str, value: float, lr: float) -> TrainingDivergedError:
+    return TrainingDivergedError(
+        f"epoch {epoch}: training diverged ({what} is {value}); the learning rate {lr:g} is "
+        "probably too high"
+    )
+
+
+def _params_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _diverged_error(model: torch.nn.Module, err: ValueError) -> bool:
+    """Whether a ValueError of the loss path is divergence: NaN/inf weights, or a vMF
+    concentration the encoder computed as NaN/inf (finite but huge weights overflow)."""
+    return not _params_finite(model) or str(err).startswith("kappa:")
 
 
 @dataclass
@@ -253,12 +277,20 @@ def _model_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
-    """Refuse to resume with another model or other training settings (bar epochs/device)."""
+    """Refuse to resume with another model, other data (dataset, source, limit: a model
+    trained on one set and continued on another is neither run) or other training settings
+    (bar epochs/device)."""
     if _model_config(saved.get("model")) != _model_config(now["model"]):
         raise ValueError(
             f"resume: the model differs from the checkpoint's ({saved.get('model')} vs "
             f"{now['model']})"
         )
+    old_data, new_data = saved.get("data") or {}, now.get("data") or {}
+    if old_data != new_data:
+        keys = sorted(k for k in old_data.keys() | new_data.keys()
+                      if old_data.get(k) != new_data.get(k))
+        diffs = ", ".join(f"{k}: {old_data.get(k)!r} -> {new_data.get(k)!r}" for k in keys)
+        raise ValueError(f"resume: the data differ from the checkpoint's ({diffs})")
     old, new = saved["train"], now["train"]
     changed = sorted(k for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k])
     if changed:
@@ -283,7 +315,14 @@ def train_epoch(
     beta = float(getattr(model, "beta", 1.0))
     for i, batch in enumerate(loader):
         weight = kl_weight(beta, config.warmup_epochs, epoch, (i + 1) / n_batches)
-        loss = model.loss(batch.to(device, non_blocking=True), kl_weight=weight)
+        try:
+            loss = model.loss(batch.to(device, non_blocking=True), kl_weight=weight)
+        except ValueError as err:  # e.g. a vMF kappa of NaN/inf computed from NaN weights
+            if not _diverged_error(model, err):
+                raise
+            raise _diverged(epoch + 1, "the vMF concentration kappa", math.nan, config.lr) from err
+        if not math.isfinite(float(loss.detach())):
+            raise _diverged(epoch + 1, "the training loss", float(loss.detach()), config.lr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -341,7 +380,15 @@ def train(
     while run.epoch < config.epochs and not run.patience_over(config.patience):
         tic = time.perf_counter()
         loss, weight = train_epoch(model, loader, optimizer, config, run.epoch, device)
-        record = _validate(model, val_x, config)
+        try:
+            record = _validate(model, val_x, config)
+        except ValueError as err:
+            if not _diverged_error(model, err):
+                raise
+            what = "the vMF concentration kappa"
+            raise _diverged(run.epoch + 1, what, math.nan, config.lr) from err
+        if not math.isfinite(record["val_elbo"]):
+            raise _diverged(run.epoch + 1, "the validation ELBO", record["val_elbo"], config.lr)
         run.epoch += 1
         run.history.append({"epoch": run.epoch, "train_loss": loss, **record,
                             "kl_weight": weight, "time_s": time.perf_counter() - tic})
@@ -371,6 +418,8 @@ def _start(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
            out: Path | None, full_config: dict[str, Any], resume: bool) -> _Progress:
     """The progress a run starts from: the checkpoint's (``resume``) or a fresh one; writes
     ``config.json``."""
+    if out is not None:  # leftovers of a killed writer (SIGKILL skips atomic_output's clean-up)
+        remove_stale_parts(out)
     if resume:
         ckpt = load_checkpoint(out)  # on the CPU: RNG states must stay there
         _check_resumable(ckpt["config"], full_config)

@@ -290,14 +290,16 @@ def test_stale_part_of_a_killed_download_is_removed_and_nothing_else(tmp_path):
     target = tmp_path / "root" / "mnist"
     target.mkdir(parents=True)
     stale = _killed_write(target / "f.gz")
-    assert re.fullmatch(r"\.f\.gz\.[a-z0-9_]{8}\.part", stale), stale
+    # the naming of hvae._io.atomic_output: .<target>.<host>~<pid>.<random>.part
+    assert re.fullmatch(r"\.f\.gz\.[A-Za-z0-9-]*~\d+\.[a-z0-9_]+\.part", stale), stale
     backdate(target / stale, 3600)
     keep = {  # none of these is a stale leftover of f.gz: all must survive
-        ".g.gz.abcd1234.part": 3600,  # another file's leftover
+        ".g.gz.otherhost~7.abcd1234.part": 3600,  # another file's leftover
         "f.gz.part": 3600,  # the user's file, another naming
-        ".f.gz.abcd1234.part.bak": 3600,
+        ".f.gz.otherhost~7.abcd1234.part.bak": 3600,
         ".f.gz.abc.part": 3600,
-        ".f.gz.zzzz9999.part": 0,  # fresh: may belong to a download running right now
+        # fresh, from another host: may belong to a download running right now
+        ".f.gz.otherhost~7.zzzz9999.part": 0,
         "notes.txt": 3600,
     }
     for name, age in keep.items():
@@ -316,7 +318,7 @@ def test_stale_part_is_removed_when_the_file_is_already_there(tmp_path):
     target = tmp_path / "mnist"
     target.mkdir()
     (target / "f.gz").write_bytes(content)
-    stale = target / ".f.gz.k1l2m3n4.part"
+    stale = target / ".f.gz.otherhost~12.k1l2m3n4.part"  # old: removed whatever its writer
     stale.write_bytes(b"half")
     backdate(stale, 3600)
     D.ensure_file(target / "f.gz", sha256(content), ["file:///nonexistent/"], progress=False)

@@ -10,10 +10,11 @@ Two limits bound a transfer in time: ``timeout``, the most seconds one socket op
 wait (connecting, or one read), and ``deadline``, the most seconds the whole transfer of one
 file from one mirror may take, so that a server trickling one byte per second cannot hold a
 download forever. A process killed in the middle of a download (SIGKILL, power loss) leaves
-its temporary file ``.<name>.XXXXXXXX.part`` (the naming of :func:`hvae._io.atomic_output`);
-:func:`ensure_file` removes such leftovers of the file it is about to fetch before it starts,
-once they have not been written to for :data:`STALE_PART_AGE` seconds (a younger one may
-belong to a download still running in another process).
+its temporary file (the naming of :func:`hvae._io.atomic_output`, which records the writer's
+host and pid); :func:`ensure_file` removes such leftovers of the file it is about to fetch
+before it starts: at once when their writer on this host is dead, otherwise once they have not
+been written to for :data:`STALE_PART_AGE` seconds (a younger one may belong to a download
+still running on another host).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import re
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from hvae._io import atomic_output
+from hvae._io import atomic_output, remove_stale_parts
 
 __all__ = [
     "DEFAULT_DEADLINE", "STALE_PART_AGE", "DownloadError", "download_file", "ensure_file",
@@ -159,39 +159,6 @@ def download_file(
         raise
 
 
-_PART_SUFFIX = re.compile(r"\.[a-z0-9_]{8}\.part")
-
-
-def _remove_stale_parts(dest: Path, min_age: float) -> list[Path]:
-    """Delete ``dest``'s leftover temporary files (``.<name>.XXXXXXXX.part``, the naming of
-    :func:`hvae._io.atomic_output`) not modified for ``min_age`` seconds; return them.
-
-    Only names of exactly that form for this very file are touched; anything else in the
-    directory (other files' leftovers, the user's files) is left alone.
-    """
-    removed: list[Path] = []
-    prefix = f".{dest.name}"
-    try:
-        entries = list(dest.parent.iterdir())
-    except OSError:
-        return removed
-    now = time.time()
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and _PART_SUFFIX.fullmatch(name[len(prefix):])):
-            continue
-        try:
-            if not entry.is_file() or entry.is_symlink():
-                continue
-            if now - entry.stat().st_mtime < min_age:
-                continue
-            entry.unlink()
-        except OSError:  # vanished meanwhile, or not ours to delete
-            continue
-        removed.append(entry)
-    return removed
-
-
 def ensure_file(
     dest: Path,
     sha256: str,
@@ -217,7 +184,7 @@ def ensure_file(
     that is longer).
     """
     _check_limits(timeout, deadline)
-    _remove_stale_parts(dest, max(STALE_PART_AGE, 2.0 * timeout))
+    remove_stale_parts(dest.parent, max(STALE_PART_AGE, 2.0 * timeout), target=dest.name)
     if dest.exists():
         got = sha256_file(dest)
         if got != sha256:
