@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = [
     "check_dim",
     "check_int",
     "check_number",
+    "check_out_dir",
+    "check_seed",
     "check_sha256",
     "fail",
     "resolve_device",
@@ -44,6 +47,30 @@ def check_int(value: Any, name: str, minimum: int | None = None,
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise fail(name, bounds, value)
     return value
+
+
+#: Seeds a run accepts: torch generators take [-2**63, 2**64 - 1], numpy's take only >= 0, and
+#: evaluation seeds ``seed + 1``; so [0, 2**63 - 1] fits every generator the package seeds.
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """A random seed every generator accepts: an integer in ``[0, 2**63 - 1]``."""
+    return check_int(value, name, minimum=0, maximum=SEED_MAX)
+
+
+def check_out_dir(path: Any, name: str) -> Path:
+    """A directory to write into: it is a directory or does not exist yet, and no existing
+    ancestor of it is a file (checked before anything is computed)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise fail(name, "a directory (or a path that does not exist yet), not a file", str(out))
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise fail(name, f"a path whose parent {str(parent)!r} is a directory", str(out))
+            break
+    return out
 
 
 def check_dim(value: Any, name: str = "dim") -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hvae._io import write_json
-from hvae._validation import check_int, resolve_device
+from hvae._validation import check_int, check_number, check_out_dir, check_seed, resolve_device
 from hvae.data import DATASETS, fixed_binarization, load_dataset
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
 from hvae.models import LATENTS, VAE
@@ -40,7 +40,13 @@ from hvae.train import (
     train,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["KAPPA_MAX", "build_parser", "main"]
+
+#: Largest ``--kappa`` of ``vmf-fixed``. The model works in float32: Wood's sampler forms
+#: sqrt(4 kappa^2 + d^2), and kappa^2 overflows float32 near kappa = 1.8e19 (1e20 gives the same
+#: ELBO as 1e38; 1e300 does not fit in float32 at all). Up to 1e12 one-epoch runs were checked to
+#: give finite ELBOs that fall with kappa as the KL predicts.
+KAPPA_MAX = 1e12
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +84,12 @@ def _train(args: argparse.Namespace) -> None:
         check_int(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
     if args.limit is not None:
         check_int(args.limit, "--limit", minimum=1)
-    out = Path(args.out)
+    check_seed(args.seed, "--seed")
+    if args.kappa is not None and args.latent == "vmf-fixed":
+        kappa = check_number(args.kappa, "--kappa", positive=True)
+        if kappa > KAPPA_MAX:
+            raise ValueError(f"--kappa: must be a number in (0, {KAPPA_MAX:g}], got {kappa!r}")
+    out = check_out_dir(args.out, "--out")
     if args.resume and not (out / CHECKPOINT).is_file():
         raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
     if not args.resume and (out / CHECKPOINT).exists():
@@ -123,6 +134,9 @@ def _load_run(run_dir: Path, device: str) -> tuple[VAE, dict[str, Any], dict[str
 
 def _evaluate(args: argparse.Namespace) -> None:
     check_int(args.iw_samples, "--iw-samples", minimum=0)
+    if args.limit is not None:
+        check_int(args.limit, "--limit", minimum=1)
+    check_seed(args.seed, "--seed")
     run_dir = Path(args.run_dir)
     model, config, ckpt = _load_run(run_dir, str(resolve_device(args.device, "--device")))
     data = config["data"]
@@ -212,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, RuntimeError, FloatingPointError, OSError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"hvae {args.command}: error: {message}", file=sys.stderr)
         return 1

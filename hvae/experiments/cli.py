@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hvae._validation import check_int, resolve_device
+from hvae._validation import check_int, check_out_dir, check_seed, resolve_device
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.runs import result_path, run_mnist
@@ -50,8 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prof = get_profile(args.profile)
         dims = tuple(check_int(d, "dims", minimum=1) for d in args.dims or prof.dims)
-        seeds = tuple(args.seeds or prof.seeds)
-        device = str(resolve_device(args.device))
+        seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
+        device = str(resolve_device(args.device, "--device"))
+        check_out_dir(args.results_root, "--results-root")
+        check_out_dir(args.out_root, "--out-root")
     except ValueError as exc:
         print(f"hvae.experiments: error: {exc}", file=sys.stderr)
         return 1

@@ -79,8 +79,10 @@ class Profile:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name or (
-                self.name != self.name.strip()):
-            raise fail("name", "a non-empty name without '/'", self.name)
+                "\\" in self.name or self.name.startswith(".") or self.name != self.name.strip()):
+            # the name is a directory under the roots: no separators, no '.', '..', hidden names
+            raise fail("name", "a non-empty name without '/' or '\\', not starting with '.'",
+                       self.name)
         for field_name in ("dims", "seeds", "knn_labels", "hidden"):
             value = tuple(getattr(self, field_name))
             object.__setattr__(self, field_name, value)  # lists -> tuples (frozen, hashable)

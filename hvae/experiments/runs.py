@@ -65,8 +65,9 @@ class _Splits(NamedTuple):
 
 def _profile_name(profile: str | Profile) -> str:
     name = profile.name if isinstance(profile, Profile) else str(profile)
-    if not name or "/" in name:
-        raise fail("profile", "a profile or a name without '/'", name)
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise fail("profile", "a profile or a name without '/' or '\\', not starting with '.'",
+                   name)
     return name
 
 
