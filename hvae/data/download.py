@@ -10,7 +10,7 @@ Two limits bound a transfer in time: ``timeout``, the most seconds one socket op
 wait (connecting, or one read), and ``deadline``, the most seconds the whole transfer of one
 file from one mirror may take, so that a server trickling one byte per second cannot hold a
 download forever. A process killed in the middle of a download (SIGKILL, power loss) leaves
-its temporary file (the naming of :func:`hvae._io.atomic_output`, which records the writer's
+its temporary file (the naming of ``hvae._io.atomic_output``, which records the writer's
 host and pid); :func:`ensure_file` removes such leftovers of the file it is about to fetch
 before it starts: at once when their writer on this host is dead, otherwise once they have not
 been written to for :data:`STALE_PART_AGE` seconds (a younger one may belong to a download
