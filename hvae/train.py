@@ -380,15 +380,7 @@ def train(
     while run.epoch < config.epochs and not run.patience_over(config.patience):
         tic = time.perf_counter()
         loss, weight = train_epoch(model, loader, optimizer, config, run.epoch, device)
-        try:
-            record = _validate(model, val_x, config)
-        except ValueError as err:
-            if not _diverged_error(model, err):
-                raise
-            what = "the vMF concentration kappa"
-            raise _diverged(run.epoch + 1, what, math.nan, config.lr) from err
-        if not math.isfinite(record["val_elbo"]):
-            raise _diverged(run.epoch + 1, "the validation ELBO", record["val_elbo"], config.lr)
+        record = _checked_validation(model, val_x, config, run.epoch + 1)
         run.epoch += 1
         run.history.append({"epoch": run.epoch, "train_loss": loss, **record,
                             "kl_weight": weight, "time_s": time.perf_counter() - tic})
@@ -433,6 +425,21 @@ def _start(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / CONFIG, full_config)
     return run
+
+
+def _checked_validation(model: torch.nn.Module, val_x: torch.Tensor, config: TrainConfig,
+                        epoch: int) -> dict[str, float]:
+    """:func:`_validate`, with a non-finite ELBO or concentration reported as the divergence of
+    ``epoch`` (1-based)."""
+    try:
+        record = _validate(model, val_x, config)
+    except ValueError as err:
+        if not _diverged_error(model, err):
+            raise
+        raise _diverged(epoch, "the vMF concentration kappa", math.nan, config.lr) from err
+    if not math.isfinite(record["val_elbo"]):
+        raise _diverged(epoch, "the validation ELBO", record["val_elbo"], config.lr)
+    return record
 
 
 def _validate(model: torch.nn.Module, val_x: torch.Tensor, config: TrainConfig

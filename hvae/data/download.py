@@ -110,7 +110,7 @@ def download_file(
 
     request = urllib.request.Request(url, headers={"User-Agent": "hvae-data/0.1 (urllib)"})
     digest = hashlib.sha256()
-    received = 0
+    received = [0]  # bytes so far, shared with _copy_body for the deadline's message
     try:
         with atomic_output(dest) as out, urllib.request.urlopen(
             request, timeout=min(timeout, deadline)
@@ -121,42 +121,43 @@ def download_file(
                 raise DownloadError(
                     f"{url}: server announces {total} bytes > max_bytes={max_bytes}"
                 )
-            sock = _socket_of(resp)
-            # read1: return what has arrived (read() would wait for a whole chunk, however
-            # slowly it trickles in, before the deadline could be checked again).
-            read = getattr(resp, "read1", resp.read)
-            with tqdm(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                desc=dest.name,
-                disable=not progress,
-                leave=False,
-            ) as bar:
-                while True:
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        raise too_late(received)
-                    if sock is not None:
-                        sock.settimeout(min(timeout, left))
-                    chunk = read(_CHUNK)
-                    if not chunk:
-                        break
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise DownloadError(f"{url}: more than max_bytes={max_bytes} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            if total is not None and received != total:
-                raise DownloadError(f"{url}: got {received} bytes, server announced {total}")
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                      disable=not progress, leave=False) as bar:
+                _copy_body(resp, out, digest, bar, received, end=end, timeout=timeout,
+                           max_bytes=max_bytes, too_late=too_late, url=url)
+            if total is not None and received[0] != total:
+                raise DownloadError(f"{url}: got {received[0]} bytes, server announced {total}")
             got = digest.hexdigest()
             if got != sha256:
                 raise DownloadError(f"{url}: SHA-256 mismatch (expected {sha256}, got {got})")
     except TimeoutError as exc:  # socket.timeout is TimeoutError since Python 3.10
         if time.monotonic() >= end:
-            raise too_late(received) from exc
+            raise too_late(received[0]) from exc
         raise
+
+
+def _copy_body(resp, out, digest, bar, received: list[int], *, end: float, timeout: float,
+               max_bytes: int, too_late, url: str) -> None:
+    """Stream the response body into ``out`` and ``digest`` until it ends or ``end`` passes."""
+    sock = _socket_of(resp)
+    # read1: return what has arrived (read() would wait for a whole chunk, however slowly it
+    # trickles in, before the deadline could be checked again).
+    read = getattr(resp, "read1", resp.read)
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise too_late(received[0])
+        if sock is not None:
+            sock.settimeout(min(timeout, left))
+        chunk = read(_CHUNK)
+        if not chunk:
+            return
+        received[0] += len(chunk)
+        if received[0] > max_bytes:
+            raise DownloadError(f"{url}: more than max_bytes={max_bytes} bytes")
+        digest.update(chunk)
+        out.write(chunk)
+        bar.update(len(chunk))
 
 
 def ensure_file(
