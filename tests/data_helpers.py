@@ -46,12 +46,20 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve(directory: Path):
     """Serve ``directory`` over HTTP on 127.0.0.1 (free port); yield the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    with _running(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _running(server: http.server.ThreadingHTTPServer, before_shutdown=None):
+    """Run ``server`` in a thread; yield its base URL; stop it (``before_shutdown`` first)."""
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
+        if before_shutdown is not None:
+            before_shutdown()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
@@ -128,15 +136,8 @@ def trickle_server(n_bytes: int = 1000, interval: float = 1.0, first_after: floa
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with _running(server, before_shutdown=stop.set) as url:
+        yield url
 
 
 def backdate(path: Path, seconds: float) -> None:

@@ -33,7 +33,7 @@ import mpmath as mp
 import numpy as np
 from scipy import integrate
 
-from hvae.book import WoodDraws, wood_rejection  # noqa: F401 (re-exported for the tests)
+from hvae.book import WoodDraws, mpmath_mean_resultant_length_derivative, wood_rejection  # noqa: F401,E501 (re-exported)
 
 DPS = 30  # decimal digits for every mpmath computation here
 
@@ -140,14 +140,10 @@ def mean_resultant_length(d: int, kappa: float) -> mp.mpf:
 
 @cache
 def mean_resultant_length_derivative(d: int, kappa: float) -> mp.mpf:
-    r""":math:`A_d'(\kappa)`, by ``mpmath.diff`` of :math:`A_d` computed from ``besseli``.
-
-    (Numerical differentiation at 30 digits: independent of the closed form
-    :math:`1 - A^2 - (d-1)A/\kappa`, which the tests compare against it.)
-    """
-    with mp.workdps(DPS):
-        nu = mp.mpf(d) / 2
-        return mp.diff(lambda k: mp.besseli(nu, k) / mp.besseli(nu - 1, k), mp.mpf(kappa))
+    r""":math:`A_d'(\kappa)`, by ``mpmath.diff`` of :math:`A_d` computed from ``besseli``
+    (:func:`hvae.book.mpmath_mean_resultant_length_derivative` at 30 digits: independent of the
+    closed form :math:`1 - A^2 - (d-1)A/\kappa`, which the tests compare against it)."""
+    return mpmath_mean_resultant_length_derivative(d, kappa, DPS)
 
 
 def log_sphere_area(d: int) -> mp.mpf:
