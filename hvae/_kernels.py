@@ -56,73 +56,124 @@ def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _debye_sum(t, v, a):
-    """sum_k u_k(t) / v^k = sum_k (t/v)^k sum_j a[k-1, j] t^(2j), k = 1..12."""
+def _debye_sums(t, v, a):
+    """The Debye sum S = sum_k u_k(t) / v^k (k = 1..12) and t dS/dt, t^2 d^2S/dt^2.
+
+    With u_k(t) = t^k sum_j a[k-1, j] t^(2j), the monomial t^p, p = k + 2j, contributes p and
+    p (p - 1) times itself to the two derivatives.
+    """
     t2 = t * t
-    total = 0.0
+    s = s1 = s2 = 0.0
     tv = 1.0
     for k in range(a.shape[0]):
         tv *= t / v
-        poly = 0.0
+        p0, p1, p2 = 0.0, 0.0, 0.0
         for j in range(a.shape[1] - 1, -1, -1):  # Horner in t^2
-            poly = poly * t2 + a[k, j]
-        total += tv * poly
-    return total
+            p = k + 1 + 2 * j
+            p0 = p0 * t2 + a[k, j]
+            p1 = p1 * t2 + a[k, j] * p
+            p2 = p2 * t2 + a[k, j] * p * (p - 1)
+        s += tv * p0
+        s1 += tv * p1
+        s2 += tv * p2
+    return s, s1, s2
+
+
+@numba.njit(cache=True)
+def _x_minus_log1p(y):
+    """y - log(1 + y) for y >= 0, without the cancellation of the direct form at small y:
+    with u = y / (2 + y), log(1 + y) = 2 atanh(u), so the difference is
+    2u^2/(1 - u) - 2 sum_{k>=1} u^(2k+1)/(2k+1) (u <= 1/3 below y = 1)."""
+    if y >= 1:
+        return y - math.log1p(y)
+    u = y / (2 + y)
+    u2 = u * u
+    term, tail = u, 0.0
+    for k in range(1, 20):
+        term *= u2
+        tail += term / (2 * k + 1)
+    return 2 * u2 / (1 - u) - 2 * tail
+
+
+@numba.njit(cache=True)
+def _stirling_tail(v):
+    """log Gamma(v + 1) - (v + 1/2) log v + v - log(2 pi)/2 for v >= 14, by Stirling's series
+    (8 terms: below 1e-20 there)."""
+    r = 1 / v
+    r2 = r * r
+    return r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 * (1 / 1680 - r2 * (
+        1 / 1188 - r2 * (691 / 360360 - r2 * (1 / 156 - r2 * 3617 / 122400)))))))
 
 
 @numba.njit(cache=True)
 def _bessel_one(v, x, a, v0):
-    """(log I_v, I_{v+1}/I_v, rescaled log, d log_i/dx, d ratio/dx) at one v >= 0, x > 0."""
+    """The seven Bessel terms of :func:`bessel_terms` at one v >= 0, x > 0."""
     steps = max(math.ceil(v0 - v), 0.0)
     top = v + steps
+    # Debye at the order `top` (hvae.special's docstring has the algebra of each line)
     s0 = math.hypot(top, x)
-    sum0 = math.log1p(_debye_sum(top / s0, top, a))
-    log_i = s0 - top * math.asinh(top / x) - 0.5 * math.log(2 * math.pi * s0) + sum0
+    c0 = x / s0
+    sum0, tds0, t2dds0 = _debye_sums(top / s0, top, a)
+    log_sum0 = math.log1p(sum0)
+    log_i = s0 - top * math.asinh(top / x) - 0.5 * math.log(2 * math.pi * s0) + log_sum0
+    t = x * (x / (s0 + top))  # s0 - top
+    corr = log_sum0 + _stirling_tail(top)
+    rescaled = (0.5 * t + top * _x_minus_log1p(t / (2 * top)) - 0.5 * math.log1p(t / top)
+                + corr)
+    complement = (top * (t / (s0 + x) + x / (s0 + x)) + top * math.log1p(t / (2 * top))
+                  + 0.5 * math.log1p(t / top) - corr)
     w = top + 1
     s1 = math.hypot(w, x)
     ds = (2 * w - 1) / (s1 + s0)
     log_r = (ds - math.asinh(w / x) - top * math.log1p((1 + ds) / (top + s0))
-             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sum(w / s1, w, a)) - sum0)
+             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sums(w / s1, w, a)[0]) - log_sum0)
     gap = -math.expm1(log_r)
     ratio = math.exp(log_r)
-    for j in range(int(steps)):  # orders top, ..., v + 1
-        t = (top - j) * (2 / x) - gap
+    # d ratio/dx = d^2 log I_top/dx^2 + top/x^2, each piece positive or small
+    tau_d = tds0 / (1 + sum0)
+    bracket = (t2dds0 / (1 + sum0) * c0 * c0 - tau_d * (1 - 3 * c0 * c0)
+               - (tau_d * c0) ** 2)
+    d_ratio = ((top / s0) / (s0 + top) + 0.5 * ((x - top) / s0) * ((x + top) / s0) / s0 / s0
+               + bracket / s0 / s0)
+    for j in range(int(steps)):  # orders k = top, ..., v + 1: r_k = I_k / I_(k-1)
+        k = top - j
+        step = math.log1p(x * ratio / (2 * k))
+        rescaled += step
+        complement -= step
+        t = k * (2 / x) - gap
         gap = t / (1 + t)
         ratio = 1 / (1 + t)
+        d_ratio = (ratio * (2 * k / x)) * (ratio / x) - ratio * ratio * d_ratio
         log_i += math.log1p(t)
-    c_over_x = (2 * v + 1) / x
-    if ratio < 0.5:
-        d_ratio = 1 - ratio * ratio - c_over_x * ratio
-    else:
-        d_ratio = (2 * gap - c_over_x) - gap * (gap - c_over_x)
-    d_ratio = max(d_ratio, 0.0)
-    if x * x <= 2 * (v + 1):  # the series of log 0F1(; v+1; x^2/4): no cancellation
+    if x <= math.sqrt(2 * (v + 1)):  # the series of log 0F1(; v+1; x^2/4): exact at small x
         term, total = 1.0, 0.0
         for k in range(16):
             term *= 0.25 * x * x / ((k + 1) * (v + 1 + k))
             total += term
         rescaled = math.log1p(total)
-    else:
-        rescaled = log_i + math.lgamma(v + 1) - v * math.log(0.5 * x)
-    return log_i, ratio, rescaled, ratio + v / x, d_ratio
+        complement = x - rescaled
+    return log_i, ratio, gap, rescaled, complement, ratio + v / x, max(d_ratio, 0.0)
 
 
 @numba.njit(cache=True)
 def bessel_terms(v, x, a, v0):
     """:func:`_bessel_one` over 1-D arrays ``v``, ``x`` (x >= 0) of one length, with the limits
-    at x = 0."""
+    at x = 0; rows (log I_v, I_(v+1)/I_v, 1 - ratio, L, x - L, d log_i/dx, d ratio/dx)."""
     n = x.shape[0]
-    out = np.empty((5, n))
+    out = np.empty((7, n))
     for i in range(n):
         if x[i] == 0:  # ratio ~ x / (2v + 2), log I_v ~ v log x
             zero_order = v[i] == 0
             out[0, i] = 0.0 if zero_order else -math.inf
             out[1, i] = 0.0
-            out[2, i] = 0.0
-            out[3, i] = 0.0 if zero_order else math.inf
-            out[4, i] = 1 / (2 * v[i] + 2)
+            out[2, i] = 1.0
+            out[3, i] = 0.0
+            out[4, i] = 0.0
+            out[5, i] = 0.0 if zero_order else math.inf
+            out[6, i] = 1 / (2 * v[i] + 2)
         else:
-            out[0, i], out[1, i], out[2, i], out[3, i], out[4, i] = _bessel_one(v[i], x[i], a, v0)
+            (out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i],
+             out[6, i]) = _bessel_one(v[i], x[i], a, v0)
     return out
 
 

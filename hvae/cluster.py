@@ -184,11 +184,13 @@ def _check_labels(y, n_samples: int, n_components: int) -> np.ndarray | None:
 
 
 def _log_vmf_densities(x: np.ndarray, means: np.ndarray, kappas: np.ndarray) -> np.ndarray:
-    r"""(n, K) log densities :math:`\kappa_k(\langle\mu_k, x_i\rangle - 1) + \kappa_k - L(\kappa_k)
-    - \log|S^{d-1}|`."""
+    r"""(n, K) log densities
+    :math:`\kappa_k(\langle\mu_k, x_i\rangle - 1) + (\kappa_k - L(\kappa_k)) - \log|S^{d-1}|`,
+    with :math:`\kappa - L` from the Bessel kernel (never a difference of two
+    numbers of size :math:`\kappa`)."""
     d = x.shape[1]
-    rescaled = bessel_terms(0.5 * d - 1, torch.from_numpy(np.ascontiguousarray(kappas)))[2]
-    shift = kappas - rescaled.numpy() - log_sphere_area(d)
+    terms = bessel_terms(0.5 * d - 1, torch.from_numpy(np.ascontiguousarray(kappas)))
+    shift = terms.complement.numpy() - log_sphere_area(d)
     return kappas * (x @ means.T - 1) + shift
 
 

@@ -349,7 +349,7 @@ def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
     array code would be dispatch-bound), :func:`_dw_dkappa_kernel` in torch elsewhere.
     """
     if mean_w is None:
-        _, mean_w, _ = bessel_terms(0.5 * d - 1, kappa)  # A_d(kappa) = I_{d/2} / I_{d/2-1}
+        mean_w = bessel_terms(0.5 * d - 1, kappa).ratio  # A_d(kappa) = I_{d/2} / I_{d/2-1}
     omw, kappa, mean_w = torch.broadcast_tensors(omw, kappa.detach(), mean_w.detach())
     if omw.device.type == "cpu":
         flat = (np.ascontiguousarray(a.numpy(), dtype=np.float64).reshape(-1)

@@ -15,25 +15,44 @@ Method
       \sum_{k\ge 0} \frac{u_k(t)}{V^k}, \quad t = (1+z^2)^{-1/2},\;
       \eta = (1+z^2)^{1/2} + \log\frac{z}{1 + (1+z^2)^{1/2}},
 
-   is uniform in :math:`z = x/V \in (0, \infty)`. With 12 terms and :math:`V_0 = 14` its
-   relative error is below :math:`10^{-13}` for every :math:`x > 0`. Written with
+   is uniform in :math:`z = x/V \in (0, \infty)`. With 12 terms and :math:`V_0 = 20` its
+   relative error is below :math:`10^{-14}` for every :math:`x > 0`. Written with
    :math:`s = \sqrt{V^2 + x^2}`: :math:`V\eta = s - V \operatorname{asinh}(V/x)`.
 2. The ratio :math:`r_{V+1} = I_{V+1}/I_V` from the difference of two such expansions, rearranged
    so that nothing cancels (important when :math:`x \gg V`, where :math:`1 - r` is tiny).
-3. For :math:`v < V_0`, with :math:`V = v + n`, the backward recurrence
+3. The rescaled log :math:`L_V = \log[\Gamma(V+1)(2/x)^V I_V(x)]` and its complement
+   :math:`x - L_V`, which the vMF's log-normaliser, log-density and KL need, are *not* formed as
+   differences of :math:`\log I_V \approx x` and :math:`\log\Gamma`: with :math:`t = s - V =
+   x^2/(s+V)`, :math:`y = t/(2V)`, Stirling's series :math:`\sigma(V) = \log\Gamma(V+1) -
+   (V+\tfrac12)\log V + V - \tfrac12\log 2\pi` and :math:`c = \log(1 + \sum_k u_k/V^k) +
+   \sigma(V)` (both small),
+
+   .. math::
+      L_V = \tfrac t2 + V\big(y - \log(1+y)\big) - \tfrac12\log(1 + t/V) + c, \qquad
+      x - L_V = \frac{V(t + x)}{s + x} + V\log(1+y) + \tfrac12\log(1 + t/V) - c,
+
+   sums of positive terms (``y - log1p(y)`` by a series in :math:`u = y/(2+y)`), so both keep
+   full relative precision from :math:`L \approx x^2/(4V)` to :math:`x - L \approx
+   (V+\tfrac12)\log x` at :math:`x = 10^{300}`.
+4. For :math:`v < V_0`, with :math:`V = v + n`, the backward recurrence
    :math:`r_k = x / (2k + x\, r_{k+1})` (from :math:`I_{k-1} - I_{k+1} = (2k/x) I_k`) down to
    :math:`r_{v+1}`, and :math:`\log I_v = \log I_V - \sum_{k=v+1}^{V} \log r_k`. The backward
    direction is the stable one for :math:`I` (the minimal solution), each step damping errors by
-   :math:`r_k^2 \le 1`.
+   :math:`r_k^2 \le 1`. Along it :math:`L_{k-1} = L_k + \log(1 + x r_{k+1}/(2k))` (positive
+   steps) and :math:`1 - r_k = t_k/(1+t_k)`, :math:`t_k = 2k/x - (1 - r_{k+1})`.
+5. Where :math:`x^2 \le 2(v+1)`, :math:`L` is the power series of
+   :math:`\log {}_0F_1(;v+1;x^2/4)` instead (exact there, where :math:`c` would cancel).
 
 Everything is computed in float64 and cast back to the input's dtype, on the input's device: on
 the CPU as one compiled loop over the batch (``hvae._kernels.bessel_terms``), elsewhere as
 array operations in torch (``_bessel_kernel_arrays``, its tested twin).
 
 Derivatives (exact, used by autograd):
-:math:`\partial_x \log I_v(x) = I_{v+1}/I_v + v/x`, and for :math:`R = I_v/I_{v-1}`,
+:math:`\partial_x \log I_v(x) = I_{v+1}/I_v + v/x`, :math:`\partial_x L = R`,
+:math:`\partial_x (x - L) = 1 - R`, and for :math:`R = I_v/I_{v-1}`,
 :math:`\partial_x R = 1 - R^2 - (2v - 1) R / x` (:func:`iv_ratio_derivative`, the one
-implementation of :math:`A_d'`, which autograd, :func:`kappa_mle` and the fused layer share).
+implementation of :math:`A_d'`, which autograd, :func:`kappa_mle` and the fused layer share;
+evaluated without forming that cancelling difference, see there).
 
 Also here: the limits of :math:`A_d` for small and large :math:`\kappa`
 (:func:`mean_resultant_length_small_kappa`, :func:`mean_resultant_length_large_kappa`) and its
@@ -47,15 +66,16 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
-import scipy.special
 import torch
 
 from hvae import _kernels
 from hvae._validation import as_float64_array, check_dim, check_int, fail
 
 __all__ = [
+    "BesselTerms",
     "DEBYE_MIN_ORDER",
     "DEBYE_TERMS",
     "bessel_terms",
@@ -71,7 +91,7 @@ __all__ = [
 
 #: The smallest order :math:`V_0` evaluated by the Debye expansion; lower orders are reached by
 #: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil` (module docstring, step 3).
-DEBYE_MIN_ORDER = 14
+DEBYE_MIN_ORDER = 20
 #: The number of correction terms :math:`u_1, \dots, u_{12}` of the Debye expansion.
 DEBYE_TERMS = 12
 
@@ -121,61 +141,60 @@ def _debye_tables(xp, device=None):
     return a.to(device), torch.arange(DEBYE_TERMS + 1, dtype=torch.float64, device=device)
 
 
-def _debye_sum(xp, t, v):
-    r""":math:`\sum_{k=1}^{12} u_k(t) / v^k = \sum_k (t/v)^k \sum_j a_{kj} t^{2j}`."""
+def _debye_sums(xp, t, v):
+    r"""(S, t S'(t), t^2 S''(t)) for :math:`S = \sum_{k=1}^{12} u_k(t)/v^k
+    = \sum_k (t/v)^k \sum_j a_{kj} t^{2j}`: the monomial :math:`t^p`, :math:`p = k + 2j`,
+    contributes p and p (p - 1) times itself to the two derivatives."""
     a, powers = _debye_tables(xp, None if xp is np else t.device)
+    p = powers[1:, None] + 2 * powers[None, :]  # p[k-1, j] = k + 2j
     y = (t * t)[..., None] ** powers  # (t^2)^j, j = 0..12
     q = (t / v)[..., None] ** powers[1:]  # (t/v)^k, k = 1..12
-    return ((y @ a.T) * q).sum(-1)
+    return tuple(((y @ c.T) * q).sum(-1) for c in (a, a * p, a * p * (p - 1)))
 
 
-def _log_iv_and_ratio(xp, v, x):
-    r"""(log I_v(x), r, q) with r = I_{v+1}(x) / I_v(x) and q = 1 - r, float64, v >= 0, x > 0.
+def _x_minus_log1p(xp, y):
+    """y - log(1 + y), y >= 0, as :func:`hvae._kernels._x_minus_log1p` (no cancellation)."""
+    u = xp.where(y < 1, y, 1.0) / (2 + xp.where(y < 1, y, 1.0))
+    u2 = u * u
+    tail = xp.zeros_like(u)
+    term = u
+    for k in range(1, 20):
+        term = term * u2
+        tail = tail + term / (2 * k + 1)
+    return xp.where(y < 1, 2 * u2 / (1 - u) - 2 * tail, y - xp.log1p(y))
 
-    Debye expansion at the order ``top = v + n`` >= DEBYE_MIN_ORDER for log I and at
-    ``top + 1`` for the ratio, then n steps of the backward recurrence
-    :math:`r_k = 1/(2k/x + r_{k+1})`. Each step forms :math:`t = 2k/x - q_{k+1}`, from which
-    :math:`r_k = 1/(1+t)`, :math:`q_k = t/(1+t)` and :math:`\log r_k = -\operatorname{log1p}(t)`:
-    r is accurate where it is tiny (x << v) and q where r is close to 1 (x >> v,
-    q ~ (2v+1)/(2x)). A 0-d ``v`` (one order for a whole batch, the common case) runs the
-    recurrence without masks.
-    """
-    steps = xp.ceil(DEBYE_MIN_ORDER - v).clip(0)
-    top = v + steps
-    # log I_top = s - top asinh(top/x) - log(2 pi s)/2 + log(1 + sum_k u_k/top^k)
+
+def _stirling_tail(v):
+    """log Gamma(v + 1) - (v + 1/2) log v + v - log(2 pi)/2, v >= 14 (Stirling's series)."""
+    r = 1 / v
+    r2 = r * r
+    return r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 * (1 / 1680 - r2 * (
+        1 / 1188 - r2 * (691 / 360360 - r2 * (1 / 156 - r2 * 3617 / 122400)))))))
+
+
+def _debye_top(xp, top, x):
+    """The seven Bessel terms at the order ``top`` >= DEBYE_MIN_ORDER (module docstring)."""
     s0 = xp.hypot(top, x)
-    sum0 = xp.log1p(_debye_sum(xp, top / s0, top))
-    log_i = s0 - top * xp.arcsinh(top / x) - 0.5 * xp.log(2 * math.pi * s0) + sum0
-    # log r_w, w = top + 1, as the difference of the two expansions with nothing cancelling:
-    # s1 - s0 = (2w-1)/(s1+s0); w asinh(w/x) - (w-1) asinh((w-1)/x)
-    #   = asinh(w/x) + (w-1) log1p((1 + s1 - s0) / (w - 1 + s0))
+    c0 = x / s0
+    sum0, tds0, t2dds0 = _debye_sums(xp, top / s0, top)
+    log_sum0 = xp.log1p(sum0)
+    log_i = s0 - top * xp.arcsinh(top / x) - 0.5 * xp.log(2 * math.pi * s0) + log_sum0
+    t = x * (x / (s0 + top))  # s0 - top
+    corr = log_sum0 + _stirling_tail(top)
+    rescaled = (0.5 * t + top * _x_minus_log1p(xp, t / (2 * top)) - 0.5 * xp.log1p(t / top)
+                + corr)
+    complement = (top * (t / (s0 + x) + x / (s0 + x)) + top * xp.log1p(t / (2 * top))
+                  + 0.5 * xp.log1p(t / top) - corr)
     w = top + 1
     s1 = xp.hypot(w, x)
     ds = (2 * w - 1) / (s1 + s0)
     log_r = (ds - xp.arcsinh(w / x) - top * xp.log1p((1 + ds) / (top + s0))
-             - 0.5 * xp.log1p(ds / s0) + xp.log1p(_debye_sum(xp, w / s1, w)) - sum0)
-    q = -xp.expm1(log_r)
-    inv_half_x = 2 / x
-    if v.ndim == 0:
-        n = int(steps)
-        if n == 0:
-            return log_i, xp.exp(log_r), q
-        ts = []
-        for j in range(n):  # orders k = top, ..., v + 1
-            t = (float(top) - j) * inv_half_x - q
-            q = t / (1 + t)
-            ts.append(t)
-        return log_i + xp.log1p(xp.stack(ts)).sum(0), 1 / (1 + t), q
-    n_max = int(steps.max()) if steps.reshape(-1).shape[0] else 0
-    log_r_sum = xp.zeros_like(log_i)
-    r = xp.exp(log_r)
-    for j in range(n_max):  # per-element number of steps: mask the finished entries
-        active = steps > j
-        t = (top - j) * inv_half_x - q
-        q = xp.where(active, t / (1 + t), q)
-        r = xp.where(active, 1 / (1 + t), r)
-        log_r_sum = log_r_sum + xp.where(active, xp.log1p(t), 0.0)
-    return log_i + log_r_sum, r, q
+             - 0.5 * xp.log1p(ds / s0) + xp.log1p(_debye_sums(xp, w / s1, w)[0]) - log_sum0)
+    tau_d = tds0 / (1 + sum0)
+    bracket = t2dds0 / (1 + sum0) * c0 * c0 - tau_d * (1 - 3 * c0 * c0) - (tau_d * c0) ** 2
+    d_ratio = ((top / s0) / (s0 + top) + 0.5 * ((x - top) / s0) * ((x + top) / s0) / s0 / s0
+               + bracket / s0 / s0)
+    return log_i, xp.exp(log_r), -xp.expm1(log_r), rescaled, complement, d_ratio
 
 
 def _log_series_0f1(xp, v, x, terms: int = 16):
@@ -187,10 +206,7 @@ def _log_series_0f1(xp, v, x, terms: int = 16):
 
 
 def _bessel_kernel(xp, v, x):
-    """log I_v, I_{v+1}/I_v, the rescaled log, and the derivatives of the first two (x >= 0).
-
-    rescaled = log[Gamma(v+1) (2/x)^v I_v(x)];  d log_i/dx = ratio + v/x;
-    d rescaled/dx = ratio;  d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x.
+    """The seven Bessel terms of :func:`bessel_terms_and_derivatives` (x >= 0).
 
     numpy arrays go to the compiled loop :func:`hvae._kernels.bessel_terms` (batches of
     scalars: a loop beats some fifty array operations); torch tensors to
@@ -208,30 +224,45 @@ def _bessel_kernel(xp, v, x):
 
 
 def _bessel_kernel_arrays(xp, v, x):
-    """:func:`_bessel_kernel` in array operations (numpy or torch): the CUDA path."""
+    """:func:`_bessel_kernel` in array operations (numpy or torch): the CUDA path.
+
+    Debye at ``top = v + n`` >= DEBYE_MIN_ORDER, then n steps of the backward recurrence
+    (module docstring, steps 3-4), masked per element where the orders differ.
+    """
     any_zero = not bool(x.all())
     zero = x == 0 if any_zero else None
     xs = xp.where(zero, 1.0, x) if any_zero else x
-    log_i, ratio, gap = _log_iv_and_ratio(xp, v, xs)
-    # d ratio/dx = 1 - r^2 - c r/x, c = 2v + 1. Where r is near 1 (x >> v) write it with
-    # q = 1 - r as (2q - c/x) - q (q - c/x): only the first pair cancels (both ~ c/x), leaving
-    # a relative error ~ eps * x instead of eps * x^2. Where r is small, the r-form is exact.
-    c_over_x = (2 * v + 1) / xs
-    d_ratio = xp.where(ratio < 0.5, 1 - ratio * ratio - c_over_x * ratio,
-                       (2 * gap - c_over_x) - gap * (gap - c_over_x)).clip(0)
-    d_log_i = ratio + v / xs
-    lgamma = scipy.special.gammaln if xp is np else torch.lgamma
-    rescaled = log_i + lgamma(v + 1) - v * xp.log(0.5 * xs)
+    steps = xp.ceil(DEBYE_MIN_ORDER - v).clip(0)
+    top = v + steps
+    log_i, ratio, gap, rescaled, complement, d_ratio = _debye_top(xp, top, xs)
+    n_max = int(steps.max()) if steps.reshape(-1).shape[0] else 0
+    for j in range(n_max):  # orders k = top, ..., v + 1: r_k = I_k / I_(k-1)
+        active = steps > j
+        k = top - j
+        step = xp.where(active, xp.log1p(xs * ratio / (2 * k)), 0.0)
+        rescaled, complement = rescaled + step, complement - step
+        t = k * (2 / xs) - gap
+        gap = xp.where(active, t / (1 + t), gap)
+        ratio = xp.where(active, 1 / (1 + t), ratio)
+        d_ratio = xp.where(active, (ratio * (2 * k / xs)) * (ratio / xs) - ratio * ratio * d_ratio,
+                           d_ratio)
+        log_i = log_i + xp.where(active, xp.log1p(t), 0.0)
     small = xs <= (2 * (v + 1)) ** 0.5  # there the series is exact, cancellation-free
     if bool(small.any()):
-        rescaled = xp.where(small, _log_series_0f1(xp, v, xp.where(small, xs, 0.0)), rescaled)
+        series = _log_series_0f1(xp, v, xp.where(small, xs, 0.0))
+        rescaled = xp.where(small, series, rescaled)
+        complement = xp.where(small, xs - series, complement)
+    d_log_i = ratio + v / xs
+    d_ratio = d_ratio.clip(0)
     if any_zero:  # limits at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
         log_i = xp.where(zero, xp.where(v == 0, 0.0, -math.inf), log_i)
         ratio = xp.where(zero, 0.0, ratio)
+        gap = xp.where(zero, 1.0, gap)
         rescaled = xp.where(zero, 0.0, rescaled)
+        complement = xp.where(zero, 0.0, complement)
         d_log_i = xp.where(zero, xp.where(v == 0, 0.0, math.inf), d_log_i)
         d_ratio = xp.where(zero, 1 / (2 * v + 2), d_ratio)
-    return log_i, ratio, rescaled, d_log_i, d_ratio
+    return log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio
 
 
 def _check_order(v, minimum: float, strict: bool, what: str) -> torch.Tensor:
@@ -264,8 +295,8 @@ def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtyp
 
 
 def _evaluate(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The five outputs of :func:`_bessel_kernel` as float64 tensors of x's shape (no autograd):
-    the compiled loop on the CPU, the array code in torch elsewhere."""
+    """The seven outputs of :func:`_bessel_kernel` as float64 tensors of x's shape (no
+    autograd): the compiled loop on the CPU, the array code in torch elsewhere."""
     if x.device.type == "cpu":
         out = [torch.from_numpy(np.asarray(t, dtype=np.float64))
                for t in _bessel_kernel(np, v.numpy(), x.detach().numpy())]
@@ -274,65 +305,80 @@ def _evaluate(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(t.expand(x.shape) for t in out)
 
 
-def bessel_terms_and_derivatives(v, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    r"""The Bessel terms of :func:`bessel_terms` and the x-derivatives of the first two, as
-    float64 tensors of ``x``'s shape, without autograd (for hand-written backward passes):
+class BesselTerms(NamedTuple):
+    r"""What :func:`bessel_terms` returns, at order :math:`v` and argument :math:`x`:
 
-    .. math::
-       \Big(\log I_v,\ R = \frac{I_{v+1}}{I_v},\
-       \log\big[\Gamma(v+1)(2/x)^v I_v(x)\big],\
-       \partial_x \log I_v = R + \frac vx,\
-       \partial_x R = 1 - R^2 - \frac{(2v+1)R}{x}\Big).
+    - ``log_i``: :math:`\log I_v(x)`;
+    - ``ratio``: :math:`R = I_{v+1}(x)/I_v(x)` (:math:`A_d(\kappa)` at :math:`v = d/2 - 1`);
+    - ``gap``: :math:`1 - R`, to full relative precision where :math:`R \to 1`;
+    - ``rescaled``: :math:`L = \log\big[\Gamma(v+1)(2/x)^v I_v(x)\big] = \log {}_0F_1(;v+1;x^2/4)
+      \ge 0`, to full relative precision as :math:`x \to 0` (where it is about
+      :math:`x^2/(4(v+1))`);
+    - ``complement``: :math:`x - L \ge 0`, to full relative precision as :math:`x \to \infty`
+      (where it grows like :math:`(v + \tfrac12)\log x`, while :math:`x` and :math:`L` are
+      both about :math:`x`).
+    """
+
+    log_i: torch.Tensor
+    ratio: torch.Tensor
+    gap: torch.Tensor
+    rescaled: torch.Tensor
+    complement: torch.Tensor
+
+
+def bessel_terms_and_derivatives(v, x: torch.Tensor) -> tuple[BesselTerms, torch.Tensor,
+                                                                torch.Tensor]:
+    r"""The :class:`BesselTerms` of :func:`bessel_terms` and the x-derivatives
+    :math:`\partial_x \log I_v = R + v/x` and :math:`\partial_x R = 1 - R^2 - (2v+1)R/x`,
+    as float64 tensors of ``x``'s shape, without autograd (for hand-written backward passes).
 
     Args:
         v: order (float or tensor), finite and >= 0.
         x: tensor of arguments >= 0 (any float dtype, any device).
     """
     v, x64, _ = _prepare(v, x)
-    return _evaluate(v, x64.detach())
+    out = _evaluate(v, x64.detach())
+    return BesselTerms(*out[:5]), out[5], out[6]
 
 
 class _BesselTerms(torch.autograd.Function):
-    """(log I_v, I_{v+1}/I_v, log-rescaled) in one pass, with exact derivatives in x.
+    """The five :class:`BesselTerms` in one pass, with exact derivatives in x:
 
-    Outputs ``(log_i, ratio, rescaled)`` where rescaled = log[Gamma(v+1) (2/x)^v I_v(x)].
-    d log_i/dx = ratio + v/x;  d rescaled/dx = ratio;
-    d ratio/dx = 1 - ratio^2 - (2v+1) ratio/x   (from I_v' = I_{v+1} + (v/x) I_v), the value
-    :func:`iv_ratio_derivative` returns.
+    d log_i = ratio + v/x, d ratio = -d gap = 1 - ratio^2 - (2v+1) ratio/x (the value
+    :func:`iv_ratio_derivative` returns), d rescaled = ratio, d complement = gap.
     """
 
     @staticmethod
     def forward(ctx, v: torch.Tensor, x: torch.Tensor):
-        log_i, ratio, rescaled, d_log_i, d_ratio = _evaluate(v, x)
-        ctx.save_for_backward(d_log_i, ratio, d_ratio)
+        log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio = _evaluate(v, x)
+        ctx.save_for_backward(d_log_i, ratio, gap, d_ratio)
         # unused outputs get no gradient (None), not zeros: 0 * inf at x = 0 would be NaN
         ctx.set_materialize_grads(False)
-        return log_i, ratio, rescaled
+        return log_i, ratio, gap, rescaled, complement
 
     @staticmethod
-    def backward(ctx, g_log_i, g_ratio, g_rescaled):
-        d_log_i, ratio, d_ratio = ctx.saved_tensors
-        terms = [g * d for g, d in ((g_log_i, d_log_i), (g_ratio, d_ratio),
-                                    (g_rescaled, ratio)) if g is not None]
+    def backward(ctx, g_log_i, g_ratio, g_gap, g_rescaled, g_complement):
+        d_log_i, ratio, gap, d_ratio = ctx.saved_tensors
+        pairs = ((g_log_i, d_log_i), (g_ratio, d_ratio), (g_gap, -d_ratio),
+                 (g_rescaled, ratio), (g_complement, gap))
+        terms = [g * d for g, d in pairs if g is not None]
         return None, sum(terms[1:], terms[0]) if terms else None
 
 
-def bessel_terms(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""Three related quantities from one evaluation, each differentiable in ``x``:
+def bessel_terms(v, x: torch.Tensor) -> BesselTerms:
+    r"""Five related quantities from one evaluation (:class:`BesselTerms`), each
+    differentiable in ``x``: :math:`\log I_v(x)`, :math:`R = I_{v+1}(x)/I_v(x)`, :math:`1 - R`,
+    :math:`L = \log\big[\Gamma(v+1)(2/x)^v I_v(x)\big]` and :math:`x - L`, each to full
+    relative precision where it is small (no difference of large numbers is ever formed).
 
-    - :math:`\log I_v(x)`,
-    - :math:`I_{v+1}(x) / I_v(x)`,
-    - :math:`\log\big[\Gamma(v+1)\,(2/x)^v I_v(x)\big] = \log {}_0F_1(;v+1;x^2/4) \ge 0`,
-      computed without cancellation (a power series where :math:`x^2 \le 2(v+1)`), so it is
-      accurate to full relative precision even as :math:`x \to 0`, where it behaves like
-      :math:`x^2 / (4(v+1))`. Its derivative is the ratio above.
-
-    The von Mises-Fisher distribution uses the last two with :math:`v = d/2 - 1`: they give its
-    log normaliser, its mean resultant length :math:`A_d(\kappa)` and its KL to the uniform law.
-    Outputs have ``x``'s dtype and device.
+    The von Mises-Fisher distribution uses the last four with :math:`v = d/2 - 1`: they give its
+    log normaliser :math:`-L - \log|S^{d-1}|`, its log density at the mode
+    :math:`(\kappa - L) - \log|S^{d-1}|`, its mean resultant length :math:`A_d(\kappa) = R` and
+    its KL to the uniform law, :math:`\kappa R - L = (\kappa - L) - \kappa(1 - R)`.
+    Outputs have ``x``'s dtype and device. Accuracy: see the module docstring.
     """
     v64, x64, out_dtype = _prepare(v, x)
-    return tuple(t.to(out_dtype) for t in _BesselTerms.apply(v64, x64))
+    return BesselTerms(*(t.to(out_dtype) for t in _BesselTerms.apply(v64, x64)))
 
 
 def log_iv(v, x: torch.Tensor) -> torch.Tensor:
@@ -386,13 +432,15 @@ def iv_ratio_derivative(v, x: torch.Tensor) -> torch.Tensor:
     :math:`E[w]` in :math:`\kappa` and also :math:`\mathrm{Var}(w)`, :math:`w = \langle\mu,
     z\rangle`.
 
-    The three terms cancel at large ``x`` (where :math:`R' \approx (2v-1)/(2x^2)`): with the gap
-    :math:`q = 1 - R`, which the Bessel kernel carries without rounding, it is evaluated as
-    :math:`(2q - c/x) - q(q - c/x)`, :math:`c = 2v - 1`, where :math:`R > 1/2`, so that its
-    relative error is about :math:`\epsilon x` instead of :math:`\epsilon x^2`. This is the
-    derivative autograd uses for :func:`iv_ratio` (bit for bit for ``v >= 1``; for ``v < 1``
-    through the recurrence step :math:`R_v = x / (2v + x R_{v+1})`, as there). At ``x = 0`` it
-    is the limit :math:`1/(2v)`.
+    The three terms cancel, at large ``x`` (where :math:`R' \approx (2v-1)/(2x^2)`) and at
+    large orders (where :math:`R' \approx 1/(2v)`), so the kernel never forms them: it
+    differentiates Debye's expansion twice at the order where it starts, :math:`V \ge 20`
+    (with :math:`s = \sqrt{V^2 + x^2}`, :math:`R_V' = \frac{V}{s(s+V)} + \frac{x^2-V^2}{2s^4}`
+    plus the second derivative of the correction sum), and carries the derivative down the
+    backward recurrence, :math:`r_k' = r_k^2\,(2k/x^2 - r_{k+1}')`. This is the derivative
+    autograd uses for :func:`iv_ratio` (bit for bit for ``v >= 1``; for ``v < 1`` through the
+    recurrence step :math:`R_v = x / (2v + x R_{v+1})`, as there). At ``x = 0`` it is the
+    limit :math:`1/(2v)`; it underflows to 0 beyond :math:`x \approx 10^{154}`.
 
     Args:
         v: order, a float or a tensor broadcastable with ``x``; ``v > 0``.
@@ -404,11 +452,12 @@ def iv_ratio_derivative(v, x: torch.Tensor) -> torch.Tensor:
     order = _check_order(v, 0.0, True, "R is I_v / I_{v-1}")
     if torch.all(order >= 1):
         v64, x64, out_dtype = _prepare(order - 1, x)
-        return _evaluate(v64, x64)[4].to(out_dtype)
+        return _evaluate(v64, x64)[6].to(out_dtype)
     # below 1: R_v = x / (2v + x r) with r = R_{v+1}, so R_v' = (2v - x^2 r') / (2v + x r)^2
     v64, x64, out_dtype = _prepare(order, x)
     x64 = x64.detach()
-    _, r, _, _, d_r = _evaluate(v64, x64)
+    out = _evaluate(v64, x64)
+    r, d_r = out[1], out[6]
     return ((2 * v64 - x64 * x64 * d_r) / (2 * v64 + x64 * r) ** 2).to(out_dtype)
 
 
@@ -469,17 +518,10 @@ _SERIES_BELOW = 1e-5
 
 
 def _ratio_gap_slope(kappa: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0.
-
-    :math:`A` and :math:`A'` come from the Bessel kernel (whose :math:`A'` is the value of
-    :func:`iv_ratio_derivative`, formed from the gap :math:`1 - A` without cancellation). The
-    gap itself would lose :math:`\log_{10}\kappa` digits if taken as ``1 - A`` near 1; the
-    Riccati equation :math:`A' = (1 - A)(1 + A) - (d-1)A/\kappa` gives it as a sum of positive
-    terms instead, :math:`1 - A = \big((d-1)A/\kappa + A'\big) / (1 + A)`.
-    """
-    _, ratio, _, _, slope = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
-    gap = ((d - 1) * ratio / kappa + slope) / (1 + ratio)
-    return ratio, gap, slope
+    r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0, each
+    to full relative precision (from the Bessel kernel)."""
+    out = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
+    return out[1], out[2], out[6]
 
 
 def _solve_kappa(r: np.ndarray, d: int, steps: int) -> np.ndarray:

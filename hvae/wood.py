@@ -87,10 +87,10 @@ def wood_acceptance_probability(kappa, d: int) -> torch.Tensor:
     kappa = torch.as_tensor(kappa, dtype=torch.float64)
     m = d - 1
     b, x0, _ = wood_envelope(kappa, d)
-    _, _, rescaled = bessel_terms(0.5 * d - 1, kappa)
+    complement = bessel_terms(0.5 * d - 1, kappa).complement  # kappa - L, without cancellation
     log_beta = 2 * math.lgamma(0.5 * m) - math.lgamma(m)
     # L(kappa) - c without the O(kappa) cancellation: L - kappa x0 = (L - kappa) + kappa(1 - x0)
-    l_minus_c = (rescaled - kappa) + kappa * 2 * b / (1 + b) - m * torch.log(4 * b / (1 + b) ** 2)
+    l_minus_c = -complement + kappa * 2 * b / (1 + b) - m * torch.log(4 * b / (1 + b) ** 2)
     log_p = (math.log(2) + 0.5 * m * torch.log(b) - m * torch.log1p(b) - log_beta + l_minus_c
              + log_sphere_area(d) - log_sphere_area(d - 1))
     return torch.exp(log_p)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import NamedTuple
 
 import mpmath as mp
 import numpy as np
@@ -43,7 +44,7 @@ DPS = 30  # decimal digits for every mpmath computation here
 # ----------------------------------------------------------------------------------------------
 
 
-def poisson_log_iv(v, x) -> mp.mpf:
+def poisson_log_iv(v, x, dps: int = DPS) -> mp.mpf:
     r""":math:`\log I_v(x)` from the Poisson integral, evaluated in log space.
 
     The integrand :math:`\exp \ell(t)`, :math:`\ell(t) = x\cos t + 2v\log\sin t`, peaks at
@@ -51,7 +52,7 @@ def poisson_log_iv(v, x) -> mp.mpf:
     :math:`-\ell''(t^*) = x\cos t^* + 2v/\sin^2 t^*`; ``mp.quad`` is given split points at
     0, 1, 3, 10 and 40 widths either side of the peak so that it never misses it.
     """
-    with mp.workdps(DPS):
+    with mp.workdps(dps):
         v = mp.mpf(v)
         x = mp.mpf(x)
         cos_peak = (mp.sqrt(v * v + x * x) - v) / x
@@ -185,6 +186,68 @@ def vmf_kl_to_uniform_by_definition(d: int, kappa: float) -> mp.mpf:
             + vmf_log_normalizer(d, kappa)
             + log_sphere_area(d)
         )
+
+
+class VmfExact(NamedTuple):
+    """The vMF's scalar quantities at high precision (``mpf``): see :func:`vmf_exact`."""
+
+    log_normalizer: mp.mpf
+    log_mode: mp.mpf  # log density at the mode, log C_d + kappa
+    entropy: mp.mpf
+    kl: mp.mpf
+
+
+def _hankel_log_ie(v, x, terms: int = 30):
+    r""":math:`\log(e^{-x} I_v(x))` by Hankel's expansion (DLMF 10.40.1),
+    :math:`-\tfrac12\log(2\pi x) + \log\sum_k (-1)^k a_k(v) x^{-k}`,
+    :math:`a_k(v) = \prod_{j=1}^k (4v^2 - (2j-1)^2) / (k!\, 8^k)`; for x >= 1e6 (v+1)^2, where
+    the k-th term is below (v+1)^{2k} / (2 x)^k: 30 terms leave nothing at 40 digits."""
+    total, term = mp.mpf(1), mp.mpf(1)
+    for k in range(1, terms + 1):
+        term *= -(4 * v * v - (2 * k - 1) ** 2) / (k * 8 * x)
+        total += term
+    return -mp.log(2 * mp.pi * x) / 2 + mp.log(total)
+
+
+@cache
+def vmf_exact(d: int, kappa: float) -> VmfExact:
+    r"""log C_d, the log density at the mode, the entropy and the KL to the uniform law of
+    vMF(mu, kappa) on S^{d-1} (d ambient), from textbook formulas at 40 digits beyond the
+    cancellations (kappa A - L loses log10(kappa) digits):
+
+    - up to kappa = 1e6 (v+1)^2 (v = d/2 - 1) from ``mpmath.besseli`` of orders v and v + 1 at
+      40 + log10(kappa) digits (the Poisson integral where besseli does not converge), with
+      L = log I_v + log Gamma(v+1) - v log(kappa/2), A = I_{v+1}/I_v, KL = kappa A - L;
+    - above, from Hankel's expansion of e^{-x} I_v(x), which needs no extra digits:
+      kappa - L = -log(e^{-kappa} I_v) - log Gamma(v+1) + v log(kappa/2) and
+      1 - A = 1 - e^{-kappa} I_{v+1} / (e^{-kappa} I_v), KL = (kappa - L) - kappa (1 - A).
+
+    Then log C_d = -L - log|S^{d-1}|, log C_d + kappa = (kappa - L) - log|S^{d-1}|,
+    H = log|S^{d-1}| - KL.
+    """
+    digits = 40 + max(0, int(math.log10(kappa)))
+    with mp.workdps(digits):
+        k, v = mp.mpf(kappa), mp.mpf(d) / 2 - 1
+        log_area = mp.log(2) + (v + 1) * mp.log(mp.pi) - mp.loggamma(v + 1)
+        scale = v * mp.log(k / 2) - mp.loggamma(v + 1)
+        if kappa >= 1e6 * (float(v) + 1) ** 2:
+            log_ie, log_ie_next = _hankel_log_ie(v, k), _hankel_log_ie(v + 1, k)
+            complement = scale - log_ie
+            rescaled = k - complement
+            kl = complement - k * (1 - mp.exp(log_ie_next - log_ie))
+        else:
+            log_i, log_i_next = (_log_iv_at(order, k, digits) for order in (v, v + 1))
+            rescaled = log_i - scale
+            complement = k - rescaled
+            kl = k * mp.exp(log_i_next - log_i) - rescaled
+        return VmfExact(-rescaled - log_area, complement - log_area, log_area - kl, kl)
+
+
+def _log_iv_at(v, x, digits: int):
+    try:
+        return mp.log(mp.besseli(v, x, maxterms=20000))
+    except mp.libmp.NoConvergence:
+        return poisson_log_iv(v, x, dps=digits)
 
 
 @cache

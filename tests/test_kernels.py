@@ -70,19 +70,19 @@ def test_beta_proposals_compiled_equal_torch():
                        rtol=1e-14, atol=0)
 
 
-@pytest.mark.parametrize("v", [0.0, 0.5, 1.0, 4.5, 13.9, 14.0, 100.0, 1e4])
+@pytest.mark.parametrize("v", [0.0, 0.5, 1.0, 4.5, 13.9, 14.0, 19.9, 20.0, 100.0, 1e4])
 def test_bessel_terms_compiled_equal_the_array_version(v: float):
-    """All five outputs (log I_v, the ratio, the rescaled log and the two derivatives) from
-    x = 0 and 1e-300 to 1e300: the compiled loop equals the array code, in numpy and in torch,
-    up to rounding. The two sum the same terms in another order, so the tolerance follows each
-    output's conditioning (their accuracy against mpmath is tested in test_special):
+    """All seven outputs (log I_v, the ratio, the gap, the rescaled log, its complement and
+    the two derivatives) from x = 0 and 1e-300 to 1e300: the compiled loop equals the array
+    code, in numpy and in torch, up to rounding. The two sum the same terms in another order,
+    so the tolerance follows each output's conditioning (their accuracy against mpmath is
+    tested in test_special):
 
-    - the logs are sums of terms up to ~(v + 1)|log x| or |log I|: 1e-13 of that, absolute;
-    - the ratio and d log_i/dx come from exp of such a sum: 1e-8 relative covers the worst
-      case (v = 1e4 at x = 1e-300, where the terms reach 7e6); an error in a formula would be
-      of order 1;
-    - d ratio/dx = (2q - c/x) - q (q - c/x) also cancels as x grows (relative error ~ eps x):
-      1e-8 (1 + x / 1e3) relative.
+    - log I_v is a sum of terms up to ~(v + 1)|log x| or |log I|: 1e-13 of that, absolute;
+    - the rescaled log and its complement are sums of positive terms: 1e-13 relative;
+    - the ratio, the gap and d log_i/dx come from exp of a sum like log I_v's: 1e-8 relative
+      covers the worst case (v = 1e4 at x = 1e-300, where the terms reach 7e6); an error in a
+      formula would be of order 1; d ratio/dx likewise.
     """
     x = np.concatenate([[0.0, 1e-300], np.logspace(-8, 8, 161), [1e300]])
     compiled = _bessel_kernel(np, np.asarray(v), x)
@@ -91,15 +91,14 @@ def test_bessel_terms_compiled_equal_the_array_version(v: float):
         args = (np.asarray(v), x) if xp is np else (torch.tensor(v, dtype=torch.float64),
                                                      torch.from_numpy(x))
         arrays = [np.asarray(a) for a in _bessel_kernel_arrays(xp, *args)]
-        names = ("log_i", "ratio", "rescaled", "d_log_i", "d_ratio")
+        names = ("log_i", "ratio", "gap", "rescaled", "complement", "d_log_i", "d_ratio")
         for name, c, a in zip(names, compiled, arrays, strict=True):
             finite = np.isfinite(c) & np.isfinite(a)
             assert (c[~finite] == a[~finite]).all(), name  # the same infinities
-            if name in ("log_i", "rescaled"):
+            if name == "log_i":
                 tol = 1e-13 * np.maximum.reduce([np.ones_like(x), np.abs(a), log_terms])
             else:
-                rel = 1e-8 * (1 + x / 1e3) if name == "d_ratio" else 1e-8
-                tol = rel * np.abs(a)
+                tol = (1e-13 if name in ("rescaled", "complement") else 1e-8) * np.abs(a)
             with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
                 ok = ~finite | (np.abs(c - a) <= tol)
             assert ok.all(), f"{name} ({xp.__name__}) at x = {x[~ok]}"

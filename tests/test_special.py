@@ -118,10 +118,10 @@ def test_log_iv_accuracy(v: float, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("v", ORDERS)
 def test_bessel_terms_ratio_accuracy(v: float, dtype: torch.dtype) -> None:
-    """bessel_terms(v, x)[1] = I_{v+1}(x) / I_v(x) and iv_ratio(v + 1, x) (the same quantity),
+    """bessel_terms(v, x).ratio = I_{v+1}(x) / I_v(x) and iv_ratio(v + 1, x) (the same quantity),
     relative error <= 1e-10 / 1e-5."""
     x, xs = grid(dtype)
-    terms_ratio = bessel_terms(v, x)[1]
+    terms_ratio = bessel_terms(v, x).ratio
     ratio = iv_ratio(v + 1, x)
     assert terms_ratio.dtype == ratio.dtype == dtype
     expected = [mp.exp(ref.log_iv(v + 1, t) - ref.log_iv(v, t)) for t in xs]
@@ -155,11 +155,11 @@ def test_iv_ratio_half_is_tanh() -> None:
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("v", ORDERS)
 def test_rescaled_log_accuracy(v: float, dtype: torch.dtype) -> None:
-    """bessel_terms(v, x)[2] = log[Gamma(v+1) (2/x)^v I_v(x)]: *relative* error <= 1e-10 /
+    """bessel_terms(v, x).rescaled = log[Gamma(v+1) (2/x)^v I_v(x)]: *relative* error <= 1e-10 /
     1e-5 everywhere, including tiny x where the value is ~ x^2 / (4(v+1)) (1e-21 at x = 1e-8,
     v = 1e4): that relative accuracy near 0 is what this output is for."""
     x, xs = grid(dtype)
-    got = bessel_terms(v, x)[2]
+    got = bessel_terms(v, x).rescaled
     error = worst(got, [ref.log_rescaled(v, t) for t in xs], xs)
     assert error[0] <= TOL[dtype], error
 
@@ -170,7 +170,7 @@ def test_rescaled_log_small_argument_limit() -> None:
     x = torch.tensor([1e-8], dtype=torch.float64)
     for v in ORDERS:
         expected = 1e-16 / (4 * (v + 1))
-        assert bessel_terms(v, x)[2].item() == pytest.approx(expected, rel=1e-12)
+        assert bessel_terms(v, x).rescaled.item() == pytest.approx(expected, rel=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -189,12 +189,13 @@ def test_finite_for_every_positive_argument(dtype: torch.dtype) -> None:
     dtype, every order of the grid; ratio in [0, 1], rescaled log >= 0."""
     x = torch.tensor(EXTREME[dtype], dtype=dtype)
     for v in ORDERS:
-        log_i, ratio, rescaled = bessel_terms(v, x)
-        for name, t in (("log_iv", log_i), ("ratio", ratio), ("rescaled", rescaled),
-                        ("iv_ratio", iv_ratio(v + 1, x))):
+        terms = bessel_terms(v, x)
+        for name, t in (*terms._asdict().items(), ("iv_ratio", iv_ratio(v + 1, x))):
             assert torch.isfinite(t).all(), (v, name, t)
-        assert ((ratio >= 0) & (ratio <= 1)).all(), (v, ratio)
-        assert (rescaled >= 0).all(), (v, rescaled)
+        for name in ("ratio", "gap"):
+            t = getattr(terms, name)
+            assert ((t >= 0) & (t <= 1)).all(), (v, name, t)
+        assert (terms.rescaled >= 0).all() and (terms.complement >= 0).all(), (v, terms)
 
 
 def test_log_iv_large_argument_magnitude() -> None:
@@ -213,7 +214,7 @@ def test_values_at_zero(dtype: torch.dtype) -> None:
     for v in (0.25, 1.0, 7.0, 100.0):
         assert torch.equal(log_iv(v, zero), torch.full((3,), -math.inf, dtype=dtype))
         assert torch.equal(iv_ratio(v, zero), torch.zeros(3, dtype=dtype))
-        assert torch.equal(bessel_terms(v, zero)[2], torch.zeros(3, dtype=dtype))
+        assert torch.equal(bessel_terms(v, zero).rescaled, torch.zeros(3, dtype=dtype))
 
 
 @pytest.mark.parametrize("v", [0.25, 0.5, 1.0, 3.0, 20.0])
@@ -229,7 +230,7 @@ def test_iv_ratio_gradient_at_zero(v: float) -> None:
 def test_rescaled_gradient_at_zero(v: float) -> None:
     """d/dx log[Gamma(v+1)(2/x)^v I_v(x)] = I_{v+1}(x)/I_v(x), which is 0 at x = 0."""
     x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    (grad,) = torch.autograd.grad(bessel_terms(v, x)[2].sum(), x)
+    (grad,) = torch.autograd.grad(bessel_terms(v, x).rescaled.sum(), x)
     assert grad.item() == 0.0
 
 
@@ -358,7 +359,7 @@ def test_debye_constants_are_the_kernels() -> None:
     from hvae.special import _debye_tables
 
     assert _debye_tables(np)[0].shape[0] == DEBYE_TERMS == 12
-    assert DEBYE_MIN_ORDER == 14
+    assert DEBYE_MIN_ORDER == 20
     x = torch.tensor([0.5, 30.0, 3e3], dtype=torch.float64)
     below = log_iv(DEBYE_MIN_ORDER - 1e-9, x)
     at = log_iv(float(DEBYE_MIN_ORDER), x)
@@ -389,7 +390,7 @@ def test_rescaled_derivative_is_ratio() -> None:
     for v in (0.0, 2.5, 100.0):
         x, xs = grid(torch.float64)
         x.requires_grad_(True)
-        (grad,) = torch.autograd.grad(bessel_terms(v, x)[2].sum(), x)
+        (grad,) = torch.autograd.grad(bessel_terms(v, x).rescaled.sum(), x)
         expected = [mp.exp(ref.log_iv(v + 1, t) - ref.log_iv(v, t)) for t in xs]
         error = worst(grad, expected, xs)
         assert error[0] <= 1e-10, (v, error)
@@ -442,12 +443,13 @@ def test_iv_ratio_bounds_reject_orders_below_one() -> None:
 
 @pytest.mark.parametrize("v, x", [(0.0, 0.3), (1.5, 2.0), (4.0, 40.0), (49.5, 7.0), (300.0, 1e4)])
 def test_bessel_terms_and_derivatives_against_mpmath(v: float, x: float) -> None:
-    """The five outputs against mpmath: log I_v, I_{v+1}/I_v, the rescaled log, and the
-    derivatives of log I_v and of the ratio by mpmath's numerical differentiation."""
+    """The seven outputs against mpmath: log I_v, R = I_{v+1}/I_v, 1 - R, the rescaled log L,
+    x - L, and the derivatives of log I_v and of R, the latter from mpmath's numerical
+    differentiation and from the identity R' = 1 - R^2 - (2v+1)R/x evaluated at 40 digits."""
     from hvae.special import bessel_terms_and_derivatives
 
     xt = torch.tensor([x], dtype=torch.float64)
-    out = [float(t) for t in bessel_terms_and_derivatives(v, xt)]
+    terms, d_log_i_got, d_ratio_got = bessel_terms_and_derivatives(v, xt)
     with mp.workdps(40):
         mv, mx = mp.mpf(v), mp.mpf(x)
         log_i = mp.log(mp.besseli(mv, mx))
@@ -455,9 +457,11 @@ def test_bessel_terms_and_derivatives_against_mpmath(v: float, x: float) -> None
         rescaled = log_i + mp.loggamma(mv + 1) - mv * mp.log(mx / 2)
         d_log_i = mp.diff(lambda t: mp.log(mp.besseli(mv, t)), mx)
         d_ratio = mp.diff(lambda t: mp.besseli(mv + 1, t) / mp.besseli(mv, t), mx)
-    for got, want in zip(out[:3], (log_i, ratio, rescaled), strict=True):
-        assert got == pytest.approx(float(want), rel=1e-12, abs=1e-300)
-    # the derivatives with the bound of test_derivatives_vs_mpmath_numerical_diff (mp.diff's
-    # own accuracy, and 1 - R^2 - (2v+1)R/x losing digits where R is near 1)
-    for got, want in zip(out[3:], (d_log_i, d_ratio), strict=True):
-        assert abs(got - float(want)) <= 1e-8 * abs(float(want)) + 4e-15
+        d_ratio_identity = 1 - ratio**2 - (2 * mv + 1) * ratio / mx
+    want = (log_i, ratio, 1 - ratio, rescaled, mx - rescaled)
+    for name, got, w in zip(terms._fields, terms, want, strict=True):
+        assert float(got) == pytest.approx(float(w), rel=1e-13, abs=1e-300), name
+    assert float(d_ratio_got) == pytest.approx(float(d_ratio_identity), rel=1e-13)
+    # mp.diff's own accuracy bounds these two
+    for got, w in ((d_log_i_got, d_log_i), (d_ratio_got, d_ratio)):
+        assert abs(float(got) - float(w)) <= 1e-10 * abs(float(w)) + 4e-15

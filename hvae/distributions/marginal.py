@@ -51,14 +51,12 @@ def _check(kappa, d) -> tuple[float, int]:
     return check_number(kappa, "kappa", nonnegative=True), check_dim(d, "d")
 
 
-def _rescaled_log_bessel(kappa: float, d: int) -> float:
-    r""":math:`L(\kappa) = \log[\Gamma(d/2)(2/\kappa)^{d/2-1} I_{d/2-1}(\kappa)]` (0 at 0)."""
-    return float(bessel_terms(0.5 * d - 1, torch.tensor(kappa, dtype=torch.float64))[2])
-
-
 def _log_norm_shifted(kappa: float, d: int) -> float:
-    r""":math:`\log(C_d(\kappa)|S^{d-2}|) + \kappa`, which stays O(log kappa) for large kappa."""
-    return kappa - _rescaled_log_bessel(kappa, d) - log_sphere_area(d) + log_sphere_area(d - 1)
+    r""":math:`\log(C_d(\kappa)|S^{d-2}|) + \kappa = (\kappa - L(\kappa)) - \log|S^{d-1}|
+    + \log|S^{d-2}|`, which stays O(log kappa) for large kappa (:math:`\kappa - L` from the
+    Bessel kernel, without cancellation; 0 at kappa = 0)."""
+    complement = bessel_terms(0.5 * d - 1, torch.tensor(kappa, dtype=torch.float64)).complement
+    return float(complement) - log_sphere_area(d) + log_sphere_area(d - 1)
 
 
 def log_density(w, kappa: float, d: int) -> np.ndarray:
