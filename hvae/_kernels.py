@@ -158,23 +158,23 @@ def _bessel_one(v, x, a, v0):
 @numba.njit(cache=True)
 def bessel_terms(v, x, a, v0):
     """:func:`_bessel_one` over 1-D arrays ``v``, ``x`` (x >= 0) of one length, with the limits
-    at x = 0; rows (log I_v, I_(v+1)/I_v, 1 - ratio, L, x - L, d log_i/dx, d ratio/dx)."""
+    at x = 0: seven arrays (log I_v, I_(v+1)/I_v, 1 - ratio, L, x - L, d log_i/dx,
+    d ratio/dx), separate so that each can become its own tensor."""
     n = x.shape[0]
-    out = np.empty((7, n))
+    log_i, ratio, gap = np.empty(n), np.empty(n), np.empty(n)
+    rescaled, complement = np.empty(n), np.empty(n)
+    d_log_i, d_ratio = np.empty(n), np.empty(n)
     for i in range(n):
         if x[i] == 0:  # ratio ~ x / (2v + 2), log I_v ~ v log x
             zero_order = v[i] == 0
-            out[0, i] = 0.0 if zero_order else -math.inf
-            out[1, i] = 0.0
-            out[2, i] = 1.0
-            out[3, i] = 0.0
-            out[4, i] = 0.0
-            out[5, i] = 0.0 if zero_order else math.inf
-            out[6, i] = 1 / (2 * v[i] + 2)
+            log_i[i] = 0.0 if zero_order else -math.inf
+            ratio[i], gap[i], rescaled[i], complement[i] = 0.0, 1.0, 0.0, 0.0
+            d_log_i[i] = 0.0 if zero_order else math.inf
+            d_ratio[i] = 1 / (2 * v[i] + 2)
         else:
-            (out[0, i], out[1, i], out[2, i], out[3, i], out[4, i], out[5, i],
-             out[6, i]) = _bessel_one(v[i], x[i], a, v0)
-    return out
+            (log_i[i], ratio[i], gap[i], rescaled[i], complement[i], d_log_i[i],
+             d_ratio[i]) = _bessel_one(v[i], x[i], a, v0)
+    return log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio
 
 
 # Above this concentration 4 kappa^2 would overflow (at 1.3e154) in the closed forms of Wood's b

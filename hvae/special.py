@@ -44,8 +44,9 @@ Method
    :math:`\log {}_0F_1(;v+1;x^2/4)` instead (exact there, where :math:`c` would cancel).
 
 Everything is computed in float64 and cast back to the input's dtype, on the input's device: on
-the CPU as one compiled loop over the batch (``hvae._kernels.bessel_terms``), elsewhere as
-array operations in torch (``_bessel_kernel_arrays``, its tested twin).
+the CPU as one compiled loop over the batch, elsewhere as array operations in torch (its tested
+twin): both are kernels of the operator ``hvae::bessel_terms`` (:mod:`hvae.ops`), so that
+``torch.compile``, ``torch.func.vmap`` and ``torch.func.grad`` go through every function here.
 
 Derivatives (exact, used by autograd):
 :math:`\partial_x \log I_v(x) = I_{v+1}/I_v + v/x`, :math:`\partial_x L = R`,
@@ -64,14 +65,12 @@ the *ambient* dimension (points of :math:`S^{d-1} \subset \mathbb{R}^d`), as eve
 from __future__ import annotations
 
 import math
-from fractions import Fraction
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from hvae import _kernels
+from hvae import _array_kernels, ops
 from hvae._validation import as_float64_array, check_dim, check_int, fail
 
 __all__ = [
@@ -90,183 +89,23 @@ __all__ = [
 ]
 
 #: The smallest order :math:`V_0` evaluated by the Debye expansion; lower orders are reached by
-#: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil` (module docstring, step 3).
-DEBYE_MIN_ORDER = 20
+#: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil` (module docstring, step 4).
+DEBYE_MIN_ORDER = _array_kernels.DEBYE_MIN_ORDER
 #: The number of correction terms :math:`u_1, \dots, u_{12}` of the Debye expansion.
-DEBYE_TERMS = 12
-
-
-@lru_cache(maxsize=1)
-def _debye_coefficients() -> torch.Tensor:
-    r"""Matrix ``a`` with :math:`u_k(t) = t^k \sum_j a[k, j]\, t^{2j}` for k = 0..12.
-
-    From :math:`u_{k+1}(t) = \tfrac12 t^2(1-t^2) u_k'(t) + \tfrac18 \int_0^t (1-5s^2) u_k(s)\,ds`
-    (DLMF 10.41.9), in exact rational arithmetic.
-    """
-    polys = [{0: Fraction(1)}]
-    for _ in range(DEBYE_TERMS):
-        u, nxt = polys[-1], {}
-        for p, c in u.items():
-            if p > 0:  # 1/2 t^2 (1 - t^2) u'(t)
-                nxt[p + 1] = nxt.get(p + 1, 0) + c * p / 2
-                nxt[p + 3] = nxt.get(p + 3, 0) - c * p / 2
-            nxt[p + 1] = nxt.get(p + 1, 0) + c / (8 * (p + 1))  # 1/8 int (1 - 5 s^2) u
-            nxt[p + 3] = nxt.get(p + 3, 0) - 5 * c / (8 * (p + 3))
-        polys.append(nxt)
-    a = torch.zeros(DEBYE_TERMS + 1, DEBYE_TERMS + 1, dtype=torch.float64)
-    for k, u in enumerate(polys):
-        for p, c in u.items():
-            a[k, (p - k) // 2] = float(c)
-    return a
-
-
-# The array kernels below are written once against the array API that numpy and torch share
-# (``xp`` is either module). The package runs them in torch on devices other than the CPU; on
-# the CPU it runs their compiled twin :func:`hvae._kernels.bessel_terms` (numba) instead, since
-# these are batches of scalars, where array code pays a dispatch per operation. The numpy form
-# is what tests/test_kernels.py compares the compiled loop with.
-
-
-def _arange(xp, n: int, like):
-    return np.arange(n, dtype=np.float64) if xp is np else torch.arange(
-        n, dtype=torch.float64, device=like.device)
-
-
-@lru_cache(maxsize=8)
-def _debye_tables(xp, device=None):
-    """The coefficient matrix (rows k = 1..12) and the exponents 0..12."""
-    a = _debye_coefficients()[1:]
-    if xp is np:
-        return a.numpy(), np.arange(DEBYE_TERMS + 1, dtype=np.float64)
-    return a.to(device), torch.arange(DEBYE_TERMS + 1, dtype=torch.float64, device=device)
-
-
-def _debye_sums(xp, t, v):
-    r"""(S, t S'(t), t^2 S''(t)) for :math:`S = \sum_{k=1}^{12} u_k(t)/v^k
-    = \sum_k (t/v)^k \sum_j a_{kj} t^{2j}`: the monomial :math:`t^p`, :math:`p = k + 2j`,
-    contributes p and p (p - 1) times itself to the two derivatives."""
-    a, powers = _debye_tables(xp, None if xp is np else t.device)
-    p = powers[1:, None] + 2 * powers[None, :]  # p[k-1, j] = k + 2j
-    y = (t * t)[..., None] ** powers  # (t^2)^j, j = 0..12
-    q = (t / v)[..., None] ** powers[1:]  # (t/v)^k, k = 1..12
-    return tuple(((y @ c.T) * q).sum(-1) for c in (a, a * p, a * p * (p - 1)))
-
-
-def _x_minus_log1p(xp, y):
-    """y - log(1 + y), y >= 0, as :func:`hvae._kernels._x_minus_log1p` (no cancellation)."""
-    u = xp.where(y < 1, y, 1.0) / (2 + xp.where(y < 1, y, 1.0))
-    u2 = u * u
-    tail = xp.zeros_like(u)
-    term = u
-    for k in range(1, 20):
-        term = term * u2
-        tail = tail + term / (2 * k + 1)
-    return xp.where(y < 1, 2 * u2 / (1 - u) - 2 * tail, y - xp.log1p(y))
-
-
-def _stirling_tail(v):
-    """log Gamma(v + 1) - (v + 1/2) log v + v - log(2 pi)/2, v >= 14 (Stirling's series)."""
-    r = 1 / v
-    r2 = r * r
-    return r * (1 / 12 - r2 * (1 / 360 - r2 * (1 / 1260 - r2 * (1 / 1680 - r2 * (
-        1 / 1188 - r2 * (691 / 360360 - r2 * (1 / 156 - r2 * 3617 / 122400)))))))
-
-
-def _debye_top(xp, top, x):
-    """The seven Bessel terms at the order ``top`` >= DEBYE_MIN_ORDER (module docstring)."""
-    s0 = xp.hypot(top, x)
-    c0 = x / s0
-    sum0, tds0, t2dds0 = _debye_sums(xp, top / s0, top)
-    log_sum0 = xp.log1p(sum0)
-    log_i = s0 - top * xp.arcsinh(top / x) - 0.5 * xp.log(2 * math.pi * s0) + log_sum0
-    t = x * (x / (s0 + top))  # s0 - top
-    corr = log_sum0 + _stirling_tail(top)
-    rescaled = (0.5 * t + top * _x_minus_log1p(xp, t / (2 * top)) - 0.5 * xp.log1p(t / top)
-                + corr)
-    complement = (top * (t / (s0 + x) + x / (s0 + x)) + top * xp.log1p(t / (2 * top))
-                  + 0.5 * xp.log1p(t / top) - corr)
-    w = top + 1
-    s1 = xp.hypot(w, x)
-    ds = (2 * w - 1) / (s1 + s0)
-    log_r = (ds - xp.arcsinh(w / x) - top * xp.log1p((1 + ds) / (top + s0))
-             - 0.5 * xp.log1p(ds / s0) + xp.log1p(_debye_sums(xp, w / s1, w)[0]) - log_sum0)
-    tau_d = tds0 / (1 + sum0)
-    bracket = t2dds0 / (1 + sum0) * c0 * c0 - tau_d * (1 - 3 * c0 * c0) - (tau_d * c0) ** 2
-    d_ratio = ((top / s0) / (s0 + top) + 0.5 * ((x - top) / s0) * ((x + top) / s0) / s0 / s0
-               + bracket / s0 / s0)
-    return log_i, xp.exp(log_r), -xp.expm1(log_r), rescaled, complement, d_ratio
-
-
-def _log_series_0f1(xp, v, x, terms: int = 16):
-    """log 0F1(; v+1; x^2/4) by its power series; used where x^2 <= 2 (v + 1), where term k+1
-    is at most 1 / (2(k+1)) times term k, so 16 terms leave < 1e-18."""
-    k = _arange(xp, terms, x)
-    step = (0.25 * x * x)[..., None] / ((k + 1) * (v[..., None] + 1 + k))
-    return xp.log1p(step.cumprod(-1).sum(-1))
-
-
-def _bessel_kernel(xp, v, x):
-    """The seven Bessel terms of :func:`bessel_terms_and_derivatives` (x >= 0).
-
-    numpy arrays go to the compiled loop :func:`hvae._kernels.bessel_terms` (batches of
-    scalars: a loop beats some fifty array operations); torch tensors to
-    :func:`_bessel_kernel_arrays`, of which it is the twin.
-    """
-    if xp is not np:
-        return _bessel_kernel_arrays(xp, v, x)
-    shape = np.broadcast_shapes(np.shape(v), np.shape(x))
-    # (np.ascontiguousarray would turn a 0-d array into a 1-d one: reshape first)
-    v, x = (np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
-                                 .reshape(-1)) for a in (v, x))
-    table, _ = _debye_tables(np)
-    out = _kernels.bessel_terms(v, x, table, float(DEBYE_MIN_ORDER))
-    return tuple(row.reshape(shape) for row in out)
-
-
-def _bessel_kernel_arrays(xp, v, x):
-    """:func:`_bessel_kernel` in array operations (numpy or torch): the CUDA path.
-
-    Debye at ``top = v + n`` >= DEBYE_MIN_ORDER, then n steps of the backward recurrence
-    (module docstring, steps 3-4), masked per element where the orders differ.
-    """
-    any_zero = not bool(x.all())
-    zero = x == 0 if any_zero else None
-    xs = xp.where(zero, 1.0, x) if any_zero else x
-    steps = xp.ceil(DEBYE_MIN_ORDER - v).clip(0)
-    top = v + steps
-    log_i, ratio, gap, rescaled, complement, d_ratio = _debye_top(xp, top, xs)
-    n_max = int(steps.max()) if steps.reshape(-1).shape[0] else 0
-    for j in range(n_max):  # orders k = top, ..., v + 1: r_k = I_k / I_(k-1)
-        active = steps > j
-        k = top - j
-        step = xp.where(active, xp.log1p(xs * ratio / (2 * k)), 0.0)
-        rescaled, complement = rescaled + step, complement - step
-        t = k * (2 / xs) - gap
-        gap = xp.where(active, t / (1 + t), gap)
-        ratio = xp.where(active, 1 / (1 + t), ratio)
-        d_ratio = xp.where(active, (ratio * (2 * k / xs)) * (ratio / xs) - ratio * ratio * d_ratio,
-                           d_ratio)
-        log_i = log_i + xp.where(active, xp.log1p(t), 0.0)
-    small = xs <= (2 * (v + 1)) ** 0.5  # there the series is exact, cancellation-free
-    if bool(small.any()):
-        series = _log_series_0f1(xp, v, xp.where(small, xs, 0.0))
-        rescaled = xp.where(small, series, rescaled)
-        complement = xp.where(small, xs - series, complement)
-    d_log_i = ratio + v / xs
-    d_ratio = d_ratio.clip(0)
-    if any_zero:  # limits at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
-        log_i = xp.where(zero, xp.where(v == 0, 0.0, -math.inf), log_i)
-        ratio = xp.where(zero, 0.0, ratio)
-        gap = xp.where(zero, 1.0, gap)
-        rescaled = xp.where(zero, 0.0, rescaled)
-        complement = xp.where(zero, 0.0, complement)
-        d_log_i = xp.where(zero, xp.where(v == 0, 0.0, math.inf), d_log_i)
-        d_ratio = xp.where(zero, 1 / (2 * v + 2), d_ratio)
-    return log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio
+DEBYE_TERMS = _array_kernels.DEBYE_TERMS
 
 
 def _check_order(v, minimum: float, strict: bool, what: str) -> torch.Tensor:
-    """The order(s) as a float64 tensor, each finite and >= ``minimum`` (> if ``strict``)."""
+    """The order(s) as a float64 tensor, each finite and >= ``minimum`` (> if ``strict``).
+
+    A Python number is checked in Python, so that traced code (``torch.compile``) sees no
+    data-dependent branch."""
+    if torch.compiler.is_compiling() and not isinstance(v, torch.Tensor):
+        return torch.scalar_tensor(v, dtype=torch.float64)  # traced: d/2 - 1 from a shape
+    if isinstance(v, (int, float)):
+        if not (math.isfinite(v) and (v > minimum if strict else v >= minimum)):
+            raise fail("v", f"finite and {'>' if strict else '>='} {minimum:g} ({what})", v)
+        return torch.tensor(float(v), dtype=torch.float64)
     order = torch.as_tensor(v, dtype=torch.float64)
     ok = torch.isfinite(order) & ((order > minimum) if strict else (order >= minimum))
     if not bool(ok.all()):
@@ -276,7 +115,8 @@ def _check_order(v, minimum: float, strict: bool, what: str) -> torch.Tensor:
 
 
 def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
-    """Validate and promote to float64 (x keeps its autograd history).
+    """Validate and promote to float64 (x keeps its autograd history; its sign is checked in
+    the operator's kernels).
 
     A scalar order stays 0-d (the fast path); a tensor order is broadcast against x.
     """
@@ -284,25 +124,11 @@ def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtyp
         raise TypeError(f"x: must be a torch.Tensor, got {type(x).__name__}")
     out_dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
     v = _check_order(v, 0.0, False, "the order").to(x.device)
-    if torch.any(x.detach() < 0):
-        raise fail("x", ">= 0 (I_v is evaluated on the non-negative half-line)",
-                   float(x.detach().min()))
     x64 = x.to(torch.float64)
     if v.dim() > 0:
         shape = torch.broadcast_shapes(v.shape, x64.shape)
         v, x64 = v.expand(shape), x64.expand(shape)
     return v, x64, out_dtype
-
-
-def _evaluate(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The seven outputs of :func:`_bessel_kernel` as float64 tensors of x's shape (no
-    autograd): the compiled loop on the CPU, the array code in torch elsewhere."""
-    if x.device.type == "cpu":
-        out = [torch.from_numpy(np.asarray(t, dtype=np.float64))
-               for t in _bessel_kernel(np, v.numpy(), x.detach().numpy())]
-    else:
-        out = _bessel_kernel(torch, v, x.detach())
-    return tuple(t.expand(x.shape) for t in out)
 
 
 class BesselTerms(NamedTuple):
@@ -337,32 +163,8 @@ def bessel_terms_and_derivatives(v, x: torch.Tensor) -> tuple[BesselTerms, torch
         x: tensor of arguments >= 0 (any float dtype, any device).
     """
     v, x64, _ = _prepare(v, x)
-    out = _evaluate(v, x64.detach())
+    out = ops.bessel_terms(v, x64.detach())
     return BesselTerms(*out[:5]), out[5], out[6]
-
-
-class _BesselTerms(torch.autograd.Function):
-    """The five :class:`BesselTerms` in one pass, with exact derivatives in x:
-
-    d log_i = ratio + v/x, d ratio = -d gap = 1 - ratio^2 - (2v+1) ratio/x (the value
-    :func:`iv_ratio_derivative` returns), d rescaled = ratio, d complement = gap.
-    """
-
-    @staticmethod
-    def forward(ctx, v: torch.Tensor, x: torch.Tensor):
-        log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio = _evaluate(v, x)
-        ctx.save_for_backward(d_log_i, ratio, gap, d_ratio)
-        # unused outputs get no gradient (None), not zeros: 0 * inf at x = 0 would be NaN
-        ctx.set_materialize_grads(False)
-        return log_i, ratio, gap, rescaled, complement
-
-    @staticmethod
-    def backward(ctx, g_log_i, g_ratio, g_gap, g_rescaled, g_complement):
-        d_log_i, ratio, gap, d_ratio = ctx.saved_tensors
-        pairs = ((g_log_i, d_log_i), (g_ratio, d_ratio), (g_gap, -d_ratio),
-                 (g_rescaled, ratio), (g_complement, gap))
-        terms = [g * d for g, d in pairs if g is not None]
-        return None, sum(terms[1:], terms[0]) if terms else None
 
 
 def bessel_terms(v, x: torch.Tensor) -> BesselTerms:
@@ -378,7 +180,7 @@ def bessel_terms(v, x: torch.Tensor) -> BesselTerms:
     Outputs have ``x``'s dtype and device. Accuracy: see the module docstring.
     """
     v64, x64, out_dtype = _prepare(v, x)
-    return BesselTerms(*(t.to(out_dtype) for t in _BesselTerms.apply(v64, x64)))
+    return BesselTerms(*(t.to(out_dtype) for t in ops.bessel_terms_function(v64, x64)[:5]))
 
 
 def log_iv(v, x: torch.Tensor) -> torch.Tensor:
@@ -452,11 +254,11 @@ def iv_ratio_derivative(v, x: torch.Tensor) -> torch.Tensor:
     order = _check_order(v, 0.0, True, "R is I_v / I_{v-1}")
     if torch.all(order >= 1):
         v64, x64, out_dtype = _prepare(order - 1, x)
-        return _evaluate(v64, x64)[6].to(out_dtype)
+        return ops.bessel_terms(v64, x64.detach())[6].to(out_dtype)
     # below 1: R_v = x / (2v + x r) with r = R_{v+1}, so R_v' = (2v - x^2 r') / (2v + x r)^2
     v64, x64, out_dtype = _prepare(order, x)
     x64 = x64.detach()
-    out = _evaluate(v64, x64)
+    out = ops.bessel_terms(v64, x64)
     r, d_r = out[1], out[6]
     return ((2 * v64 - x64 * x64 * d_r) / (2 * v64 + x64 * r) ** 2).to(out_dtype)
 
@@ -520,8 +322,9 @@ _SERIES_BELOW = 1e-5
 def _ratio_gap_slope(kappa: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r""":math:`A_d(\kappa)`, :math:`1 - A_d(\kappa)` and :math:`A_d'(\kappa)`, kappa > 0, each
     to full relative precision (from the Bessel kernel)."""
-    out = _bessel_kernel(np, np.asarray(0.5 * d - 1), kappa)
-    return out[1], out[2], out[6]
+    out = ops.bessel_terms(torch.tensor(0.5 * d - 1, dtype=torch.float64),
+                           torch.from_numpy(np.ascontiguousarray(kappa, dtype=np.float64)))
+    return out[1].numpy(), out[2].numpy(), out[6].numpy()
 
 
 def _solve_kappa(r: np.ndarray, d: int, steps: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import pytest
 import hvae
 
 ROOT = Path(__file__).resolve().parents[1]
-PRIVATE_MODULES = {"hvae._kernels", "hvae._io", "hvae._validation"}
+PRIVATE_MODULES = {"hvae._kernels", "hvae._array_kernels", "hvae._io", "hvae._validation"}
 
 
 def _modules() -> list[str]:

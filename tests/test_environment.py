@@ -8,7 +8,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
-NOT_IN_BINDER = {"pytest", "ruff", "selenium", "hypothesis"}  # test tooling, not needed to read the book
+# test tooling, not needed to read the book
+NOT_IN_BINDER = {"pytest", "ruff", "selenium", "hypothesis"}
 
 
 def _pyproject_pins() -> dict[str, str]:

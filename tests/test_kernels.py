@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from hvae import _kernels
+from hvae import _array_kernels, _kernels, ops
 from hvae.sampling import (
     _beta_from_gaussian,
     _dw_dkappa_kernel,
     _wood_cpu,
     _wood_torch,
 )
-from hvae.special import _bessel_kernel, _bessel_kernel_arrays
 
 CASES = [(2, 1e-3), (2, 30.0), (3, 1.0), (5, 2.0), (11, 30.0), (100, 1e4), (1000, 1.0)]
 
@@ -42,7 +41,7 @@ def test_implicit_gradient_quadrature_compiled_equals_the_array_version(d: int, 
     k = torch.full((2000,), kappa, dtype=torch.float64)
     omw = _wood_torch(k, d, None, torch.Generator().manual_seed(2)).numpy()
     kn = k.numpy()
-    mean_w = _bessel_kernel(np, np.asarray(0.5 * d - 1), kn)[1]
+    mean_w = ops.bessel_terms(torch.tensor(0.5 * d - 1, dtype=torch.float64), k)[1].numpy()
     nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
     compiled = _kernels.dw_dkappa(omw, kn, mean_w, d, _kernels.QUAD_WINDOW, nodes, weights)
     scale = np.abs(compiled).max()
@@ -73,8 +72,9 @@ def test_beta_proposals_compiled_equal_torch():
 @pytest.mark.parametrize("v", [0.0, 0.5, 1.0, 4.5, 13.9, 14.0, 19.9, 20.0, 100.0, 1e4])
 def test_bessel_terms_compiled_equal_the_array_version(v: float):
     """All seven outputs (log I_v, the ratio, the gap, the rescaled log, its complement and
-    the two derivatives) from x = 0 and 1e-300 to 1e300: the compiled loop equals the array
-    code, in numpy and in torch, up to rounding. The two sum the same terms in another order,
+    the two derivatives) from x = 0 and 1e-300 to 1e300: the operator's CPU kernel (the
+    compiled loop) equals its CUDA-path kernel (torch array code) run on the CPU, up to
+    rounding. The two sum the same terms in another order,
     so the tolerance follows each output's conditioning (their accuracy against mpmath is
     tested in test_special):
 
@@ -85,20 +85,18 @@ def test_bessel_terms_compiled_equal_the_array_version(v: float):
       formula would be of order 1; d ratio/dx likewise.
     """
     x = np.concatenate([[0.0, 1e-300], np.logspace(-8, 8, 161), [1e300]])
-    compiled = _bessel_kernel(np, np.asarray(v), x)
+    order = torch.tensor(v, dtype=torch.float64)
+    compiled = [t.numpy() for t in ops.bessel_terms(order, torch.from_numpy(x))]
+    arrays = [t.numpy() for t in _array_kernels.bessel_terms(order, torch.from_numpy(x))]
     log_terms = (v + 1) * np.abs(np.log(np.where(x > 0, x, 1.0)))
-    for xp in (np, torch):
-        args = (np.asarray(v), x) if xp is np else (torch.tensor(v, dtype=torch.float64),
-                                                     torch.from_numpy(x))
-        arrays = [np.asarray(a) for a in _bessel_kernel_arrays(xp, *args)]
-        names = ("log_i", "ratio", "gap", "rescaled", "complement", "d_log_i", "d_ratio")
-        for name, c, a in zip(names, compiled, arrays, strict=True):
-            finite = np.isfinite(c) & np.isfinite(a)
-            assert (c[~finite] == a[~finite]).all(), name  # the same infinities
-            if name == "log_i":
-                tol = 1e-13 * np.maximum.reduce([np.ones_like(x), np.abs(a), log_terms])
-            else:
-                tol = (1e-13 if name in ("rescaled", "complement") else 1e-8) * np.abs(a)
-            with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
-                ok = ~finite | (np.abs(c - a) <= tol)
-            assert ok.all(), f"{name} ({xp.__name__}) at x = {x[~ok]}"
+    names = ("log_i", "ratio", "gap", "rescaled", "complement", "d_log_i", "d_ratio")
+    for name, c, a in zip(names, compiled, arrays, strict=True):
+        finite = np.isfinite(c) & np.isfinite(a)
+        assert (c[~finite] == a[~finite]).all(), name  # the same infinities
+        if name == "log_i":
+            tol = 1e-13 * np.maximum.reduce([np.ones_like(x), np.abs(a), log_terms])
+        else:
+            tol = (1e-13 if name in ("rescaled", "complement") else 1e-8) * np.abs(a)
+        with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
+            ok = ~finite | (np.abs(c - a) <= tol)
+        assert ok.all(), f"{name} at x = {x[~ok]}"

@@ -1,0 +1,100 @@
+"""hvae's torch.library operators: registrations (opcheck), autograd, torch.func and
+torch.compile through the distribution's log_prob, entropy and KL."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import kl_divergence
+
+from hvae import ops
+from hvae.distributions import HypersphericalUniform, VonMisesFisher
+
+F64 = torch.float64
+
+
+def _samples() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.tensor([0.0, 1e-300, 1e300], dtype=F64),
+                   10 ** (torch.rand(9, generator=gen, dtype=F64) * 12 - 4)]).to(F64)
+    per_element = torch.rand(12, generator=gen, dtype=F64) * 40
+    return [(torch.tensor(0.0, dtype=F64), x), (torch.tensor(1.5, dtype=F64), x),
+            (torch.tensor(499.0, dtype=F64), x.reshape(3, 4)), (per_element, x),
+            (torch.tensor(4.0, dtype=F64), x[3:].clone().requires_grad_())]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_bessel_terms_opcheck(case: int) -> None:
+    """Schema, fake tensor, autograd registration and AOT dispatch (static and dynamic)."""
+    v, x = _samples()[case]
+    torch.library.opcheck(ops.bessel_terms, (v, x))
+
+
+def test_bessel_terms_rejects_negative_arguments_in_its_kernels() -> None:
+    for bad in (-2.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"^x: must be finite and >= 0"):
+            ops.bessel_terms(torch.tensor(1.0, dtype=F64), torch.tensor([1.0, bad], dtype=F64))
+
+
+def test_bessel_terms_function_gradcheck() -> None:
+    """The first five outputs' x-derivatives, against finite differences."""
+    x = torch.tensor([0.3, 2.0, 17.0, 250.0], dtype=F64, requires_grad=True)
+    for v in (0.0, 2.5, 30.0):
+        order = torch.tensor(v, dtype=F64)
+        assert torch.autograd.gradcheck(lambda t, o=order: ops.bessel_terms_function(o, t)[:5],
+                                        (x,))
+
+
+def _vmf_scalars(loc: torch.Tensor, kappa: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    q = VonMisesFisher(loc, kappa, validate_args=False)
+    prior = HypersphericalUniform(loc.shape[-1], dtype=loc.dtype, validate_args=False)
+    return torch.stack([q.log_prob(z), q.entropy(), kl_divergence(q, prior)])
+
+
+def _batch(n: int, d: int, dtype=F64, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    loc = F.normalize(torch.randn(n, d, generator=gen, dtype=dtype), dim=-1)
+    z = F.normalize(torch.randn(n, d, generator=gen, dtype=dtype), dim=-1)
+    kappa = (10 ** (torch.rand(n, generator=gen, dtype=dtype) * 4 - 1)).to(dtype)
+    return loc, kappa, z
+
+
+@pytest.mark.parametrize("d", [2, 3, 5, 64])
+def test_func_grad_equals_autograd(d: int) -> None:
+    """torch.func.grad of log_prob, entropy and KL in kappa and loc equals torch.autograd."""
+    loc, kappa, z = _batch(6, d)
+    for row in range(3):
+        def scalar(k, mu, row=row):
+            return _vmf_scalars(mu, k, z)[row].sum()
+
+        got = torch.func.grad(scalar, argnums=(0, 1))(kappa, loc)
+        k, mu = kappa.clone().requires_grad_(), loc.clone().requires_grad_()
+        want = torch.autograd.grad(scalar(k, mu), (k, mu), allow_unused=True)
+        for g, w in zip(got, want, strict=True):
+            assert torch.allclose(g, torch.zeros_like(g) if w is None else w, rtol=1e-12,
+                                  atol=1e-14)
+
+
+@pytest.mark.parametrize("d", [2, 3, 64])
+def test_vmap_over_loc_kappa_and_value(d: int) -> None:
+    """vmap over one example at a time equals the batched call, row by row."""
+    loc, kappa, z = _batch(7, d)
+    mapped = torch.func.vmap(_vmf_scalars, in_dims=(0, 0, 0), out_dims=1)(loc, kappa, z)
+    assert torch.allclose(mapped, _vmf_scalars(loc, kappa, z), rtol=1e-14, atol=0)
+
+
+def test_compile_fullgraph_with_changing_batch_sizes_and_dimensions() -> None:
+    """One compiled function, no graph break (fullgraph=True), for d in {2, 3, 5, 64} and
+    three batch sizes each, equal to eager; per dtype, since each d is a recompilation (the
+    log sphere area is a Python number of d) and dynamo allows 8 by default."""
+    for dtype in (torch.float32, F64):
+        torch.compiler.reset()
+        compiled = torch.compile(_vmf_scalars, fullgraph=True)
+        for d in (2, 3, 5, 64):
+            for n in (3, 8, 17):
+                args = _batch(n, d, dtype, seed=n)
+                assert torch.allclose(compiled(*args), _vmf_scalars(*args), rtol=1e-6,
+                                      atol=1e-6)
