@@ -14,6 +14,7 @@ deterministic; thresholds are stated where they are used.
 from __future__ import annotations
 
 import math
+import warnings
 import zlib
 from functools import cache
 
@@ -26,7 +27,9 @@ from scipy import stats
 
 from hvae.distributions import VonMisesFisher
 from hvae.sampling import (
+    GridResolutionWarning,
     attach_implicit_gradient,
+    inverse_cdf_max_kappa,
     sample_one_minus_w,
     sample_vmf,
     tangent_projection,
@@ -205,12 +208,35 @@ def test_d3_methods_ks(method: str, kappa: float) -> None:
 @pytest.mark.parametrize("kappa", [0.1, 1.0, 10.0])
 @pytest.mark.parametrize("d", [3, 10])
 def test_inverse_cdf_ks(d: int, kappa: float) -> None:
-    """The grid inverse CDF (4096 cells) resolves the density for kappa <= 10: KS p > 1e-3.
-    (It is documented as approximate for large kappa; not asserted there.)"""
+    """The grid inverse CDF (4096 cells) at kappa <= 10: KS p > 1e-3 (its limit: see below)."""
     draws = vmf_draws(d, kappa, "inverse_cdf")
     assert ks_angle_pvalue(draws["omw"], d, kappa) > P_SINGLE
     t = draws["tangent"]
     assert stats.kstest((1 + t) / 2, stats.beta((d - 2) / 2, (d - 2) / 2).cdf).pvalue > P_SINGLE
+
+
+def grid_draws(kappa, d: int, n: int = 10) -> tuple[np.ndarray, list]:
+    """inverse_cdf draws of 1 - w (seeded) and the GridResolutionWarnings of that one call."""
+    with warnings.catch_warnings(record=True, action="always") as caught:
+        omw = sample_one_minus_w(torch.tensor(kappa, dtype=F64), d, (n,), method="inverse_cdf",
+                                 generator=torch.Generator().manual_seed(seed_for("grid", d, n)))
+    return omw.numpy(), [w for w in caught if issubclass(w.category, GridResolutionWarning)]
+
+
+@pytest.mark.parametrize("d", [3, 4, 5, 10, 64])
+def test_inverse_cdf_limit(d: int) -> None:
+    """inverse_cdf_max_kappa: no warning below it, one per call (naming the limit) past it, at
+    any kappa for d = 2; at it the mean of 1 - w is 1 - A_d (mpmath) within 5 SE (100,000 draws),
+    a test that fails at 16 x the limit for d <= 10 (the density about a cell wide)."""
+    limit, n = inverse_cdf_max_kappa(d), 100_000
+    assert grid_draws([0.1, 0.9 * limit], d)[1] == [] and len(grid_draws([1e-3], 2)[1]) == 1
+    caught = grid_draws([0.5 * limit, 1.1 * limit, 3 * limit], d)[1]
+    assert len(caught) == 1 and f"{limit:.4g}" in str(caught[0].message), caught
+    for factor in (1, 16) if d <= 10 else (1,):
+        omw = grid_draws(factor * limit, d, n)[0]
+        expected = float(1 - ref.mean_resultant_length(d, factor * limit))
+        z = (omw.mean() - expected) / (omw.std(ddof=1) / math.sqrt(n))
+        assert (abs(z) <= 5) == (factor == 1), (factor, z)
 
 
 def _axis(d: int, i: int, sign: float = 1.0, tilt: float = 0.0) -> torch.Tensor:
@@ -247,6 +273,7 @@ def test_householder_special_directions(d: int, where: str) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::hvae.sampling.GridResolutionWarning")
 @pytest.mark.parametrize("method", ["auto", "rejection", "inverse_cdf"])
 @pytest.mark.parametrize("d", [2, 3, 7])
 def test_shapes(d: int, method: str) -> None:
