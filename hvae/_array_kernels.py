@@ -17,13 +17,16 @@ from functools import lru_cache
 
 import torch
 
-__all__ = ["DEBYE_MIN_ORDER", "DEBYE_TERMS", "bessel_terms", "debye_coefficients"]
+__all__ = ["DEBYE_MIN_ORDER", "DEBYE_TERMS", "TINY_ARGUMENT", "bessel_terms", "debye_coefficients"]
 
 #: The smallest order :math:`V_0` evaluated by the Debye expansion; lower orders are reached by
 #: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil`.
 DEBYE_MIN_ORDER = 20
 #: The number of correction terms :math:`u_1, \dots, u_{12}` of the Debye expansion.
 DEBYE_TERMS = 12
+#: Below this argument the Bessel terms are their leading terms to rounding (x^2 < 1e-300);
+#: the recurrence's 2k/x would overflow for subnormal x. (hvae._kernels has the same.)
+TINY_ARGUMENT = 1e-150
 
 
 @lru_cache(maxsize=1)
@@ -97,17 +100,22 @@ def _debye_top(top, x):
     c0 = x / s0
     sum0, tds0, t2dds0 = _debye_sums(top / s0, top)
     log_sum0 = torch.log1p(sum0)
-    log_i = s0 - top * torch.arcsinh(top / x) - 0.5 * torch.log(2 * math.pi * s0) + log_sum0
+    log_i = (s0 - top * torch.arcsinh(top / x) - 0.5 * (math.log(2 * math.pi) + torch.log(s0))
+             + log_sum0)
     t = x * (x / (s0 + top))  # s0 - top, without overflow
     corr = log_sum0 + _stirling_tail(top)
-    rescaled = (0.5 * t + top * _x_minus_log1p(t / (2 * top)) - 0.5 * torch.log1p(t / top)
-                + corr)
-    complement = (top * (t / (s0 + x) + x / (s0 + x)) + top * torch.log1p(t / (2 * top))
+    y = t / (2 * top)
+    # t - top log(1 + y): as t/2 + top (y - log1p y) where that cancels (y < 1); otherwise as it
+    # is, which also keeps t/2 + top y from rounding past the largest double
+    head = torch.where(y < 1, 0.5 * t + top * _x_minus_log1p(y), t - top * torch.log1p(y))
+    rescaled = head - 0.5 * torch.log1p(t / top) + corr
+    # V (t + x) / (s0 + x), divided through by x so that nothing overflows at x ~ 1e308
+    complement = (top * (x / (s0 + top) + 1) * (c0 / (1 + c0)) + top * torch.log1p(t / (2 * top))
                   + 0.5 * torch.log1p(t / top) - corr)
     # log R = log I_{top+1} - log I_top as a difference of two expansions, nothing cancelling
     w = top + 1
     s1 = torch.hypot(w, x)
-    ds = (2 * w - 1) / (s1 + s0)
+    ds = (2 * w - 1) / s0 / (1 + s1 / s0)  # (2w - 1) / (s1 + s0)
     log_r = (ds - torch.arcsinh(w / x) - top * torch.log1p((1 + ds) / (top + s0))
              - 0.5 * torch.log1p(ds / s0) + torch.log1p(_debye_sums(w / s1, w)[0]) - log_sum0)
     # R' = (log I_top)'' + top/x^2, differentiated term by term
@@ -131,7 +139,8 @@ def bessel_terms(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     and orders ``v`` (0-d, or of x's shape), as :func:`hvae._kernels.bessel_terms` computes them
     in a loop; n steps of the recurrence from ``top = v + n``, masked per element."""
     zero = x == 0
-    xs = torch.where(zero, 1.0, x)
+    tiny = x < TINY_ARGUMENT  # leading terms (see _bessel_tiny); 2k/x would overflow
+    xs = torch.where(tiny, 1.0, x)
     steps = torch.ceil(DEBYE_MIN_ORDER - v).clip(0)
     top = v + steps
     log_i, ratio, gap, rescaled, complement, d_ratio = _debye_top(top, xs)
@@ -153,12 +162,20 @@ def bessel_terms(v: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     complement = torch.where(small, xs - series, complement)
     d_log_i = ratio + v / xs
     d_ratio = d_ratio.clip(0)
-    # limits at x = 0: ratio ~ x / (2v + 2), log I_v ~ v log x
-    log_i = torch.where(zero, torch.where(v == 0, 0.0, -math.inf), log_i)
-    ratio = torch.where(zero, 0.0, ratio)
-    gap = torch.where(zero, 1.0, gap)
-    rescaled = torch.where(zero, 0.0, rescaled)
-    complement = torch.where(zero, 0.0, complement)
-    d_log_i = torch.where(zero, torch.where(v == 0, 0.0, math.inf), d_log_i)
-    d_ratio = torch.where(zero, 1 / (2 * v + 2), d_ratio)
-    return log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio
+    small_terms = _bessel_tiny(v, x)
+    out = (log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio)
+    out = tuple(torch.where(tiny, a, b) for a, b in zip(small_terms, out, strict=True))
+    # limits at x = 0: log I_0(0) = 0, log I_v(0) = -inf, d log I_v/dx = v/x -> inf
+    log_i = torch.where(zero & (v == 0), 0.0, out[0])
+    d_log_i = torch.where(zero & (v == 0), 0.0, out[5])
+    return log_i, *out[1:5], d_log_i, out[6]
+
+
+def _bessel_tiny(v, x):
+    """The seven Bessel terms for 0 <= x < TINY_ARGUMENT: I_v(x) = (x/2)^v / Gamma(v+1) (1 + L)
+    with L = x^2 / (4(v+1)), R = x / (2v + 2), R' = 1 / (2v + 2)."""
+    rescaled = 0.25 * x * x / (v + 1)
+    ratio = x / (2 * v + 2)
+    log_i = v * (torch.log(x) - math.log(2.0)) - torch.lgamma(v + 1) + rescaled
+    return (log_i, ratio, 1 - ratio, rescaled, x - rescaled, ratio + v / x,
+            (1 / (2 * v + 2)).expand_as(x))

@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "LARGE_KAPPA",
+    "TINY_ARGUMENT",
     "QUAD_NODES",
     "QUAD_WINDOW",
     "bessel_terms",
@@ -105,9 +106,27 @@ def _stirling_tail(v):
         1 / 1188 - r2 * (691 / 360360 - r2 * (1 / 156 - r2 * 3617 / 122400)))))))
 
 
+# Below this argument the Bessel terms are their leading terms to rounding (x^2 < 1e-300), and
+# the recurrence's 2k/x would overflow for subnormal x.
+TINY_ARGUMENT = 1e-150
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@numba.njit(cache=True)
+def _bessel_tiny(v, x):
+    """The seven Bessel terms for 0 < x < TINY_ARGUMENT: I_v(x) = (x/2)^v / Gamma(v+1) (1 + L)
+    with L = x^2 / (4(v+1)), R = x / (2v + 2), R' = 1 / (2v + 2)."""
+    rescaled = 0.25 * x * x / (v + 1)
+    ratio = x / (2 * v + 2)
+    log_i = v * (math.log(x) - math.log(2.0)) - math.lgamma(v + 1) + rescaled
+    return log_i, ratio, 1 - ratio, rescaled, x - rescaled, ratio + v / x, 1 / (2 * v + 2)
+
+
 @numba.njit(cache=True)
 def _bessel_one(v, x, a, v0):
     """The seven Bessel terms of :func:`bessel_terms` at one v >= 0, x > 0."""
+    if x < TINY_ARGUMENT:
+        return _bessel_tiny(v, x)
     steps = max(math.ceil(v0 - v), 0.0)
     top = v + steps
     # Debye at the order `top` (hvae.special's docstring has the algebra of each line)
@@ -115,16 +134,20 @@ def _bessel_one(v, x, a, v0):
     c0 = x / s0
     sum0, tds0, t2dds0 = _debye_sums(top / s0, top, a)
     log_sum0 = math.log1p(sum0)
-    log_i = s0 - top * math.asinh(top / x) - 0.5 * math.log(2 * math.pi * s0) + log_sum0
+    log_i = s0 - top * math.asinh(top / x) - 0.5 * (_LOG_2PI + math.log(s0)) + log_sum0
     t = x * (x / (s0 + top))  # s0 - top
     corr = log_sum0 + _stirling_tail(top)
-    rescaled = (0.5 * t + top * _x_minus_log1p(t / (2 * top)) - 0.5 * math.log1p(t / top)
-                + corr)
-    complement = (top * (t / (s0 + x) + x / (s0 + x)) + top * math.log1p(t / (2 * top))
+    y = t / (2 * top)
+    # t - top log(1 + y): as t/2 + top (y - log1p y) where that cancels (y < 1); otherwise as it
+    # is, which also keeps t/2 + top y from rounding past the largest double
+    head = 0.5 * t + top * _x_minus_log1p(y) if y < 1 else t - top * math.log1p(y)
+    rescaled = head - 0.5 * math.log1p(t / top) + corr
+    # V (t + x) / (s0 + x), divided through by x so that nothing overflows at x ~ 1e308
+    complement = (top * (x / (s0 + top) + 1) * (c0 / (1 + c0)) + top * math.log1p(t / (2 * top))
                   + 0.5 * math.log1p(t / top) - corr)
     w = top + 1
     s1 = math.hypot(w, x)
-    ds = (2 * w - 1) / (s1 + s0)
+    ds = (2 * w - 1) / s0 / (1 + s1 / s0)  # (2w - 1) / (s1 + s0)
     log_r = (ds - math.asinh(w / x) - top * math.log1p((1 + ds) / (top + s0))
              - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sums(w / s1, w, a)[0]) - log_sum0)
     gap = -math.expm1(log_r)
@@ -196,6 +219,8 @@ def _wood_b(k, m):
 def _cos_mode(k, dm2):
     r""":math:`\cos` of the mode of :math:`\kappa\cos\theta + (d-2)\log\sin\theta`,
     :math:`2\kappa / ((d-2) + \sqrt{(d-2)^2 + 4\kappa^2})`, finite for every kappa."""
+    if dm2 == 0:  # the circle: the density e^(kappa cos t) peaks at t = 0 for every kappa > 0
+        return 1.0
     if k < LARGE_KAPPA:
         return min(2 * k / (dm2 + math.sqrt(dm2 * dm2 + 4 * k * k)), 1.0)
     s = 0.5 * dm2 / k

@@ -82,8 +82,9 @@ class _FusedVmf(torch.autograd.Function):
     @staticmethod
     def forward(ctx, direction, kappa, generator):
         n, d = direction.shape
-        r = direction.detach().numpy().astype(np.float64, copy=False)
-        k = kappa.detach().numpy().astype(np.float64, copy=False)
+        # via torch's cast: numpy has no bfloat16 (a float64 input is not copied)
+        r = direction.detach().to(torch.float64).numpy()
+        k = kappa.detach().to(torch.float64).numpy()
         if not (k.min() > 0 and k.max() < math.inf):  # NaN fails the first test
             bad = k[~((k > 0) & (k < math.inf))]
             raise fail("kappa", "positive and finite", float(bad[0]))
@@ -91,7 +92,9 @@ class _FusedVmf(torch.autograd.Function):
         kl = kl_uniform(torch.from_numpy(k), terms, d)
         mean_w, d_mean_w = terms.ratio.numpy(), d_mean_w.numpy()
         # random numbers in the order and shapes of sample_vmf: the Gaussian block, then w
-        g = torch.randn(n, d, dtype=direction.dtype, generator=generator).numpy()
+        # float16/bfloat16 draw their normals in float32, as sample_vmf does
+        g = torch.randn(n, d, dtype=torch.promote_types(direction.dtype, torch.float32),
+                        generator=generator).numpy()
         g = g.astype(np.float64)  # a copy even for float64: reflect writes y from it
         rest_norm, first_eps = _kernels.split_gaussian(g)
         # exact inversion for d = 3, Wood's sampler from first_eps otherwise (kappa carries no
@@ -114,8 +117,8 @@ class _FusedVmf(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_z, grad_kl):
         y, mu, norm, omw, k, mean_w, d_mean_w = ctx.saved
-        gz = np.zeros_like(y) if grad_z is None else grad_z.numpy().astype(np.float64)
-        gkl = np.zeros_like(k) if grad_kl is None else grad_kl.numpy().astype(np.float64)
+        gz = np.zeros_like(y) if grad_z is None else grad_z.to(torch.float64).numpy()
+        gkl = np.zeros_like(k) if grad_kl is None else grad_kl.to(torch.float64).numpy()
         nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
         with_kappa = ctx.needs_input_grad[1]
         grad_dir, grad_kappa = _kernels.fused_backward(

@@ -31,7 +31,8 @@ Method
       L_V = \tfrac t2 + V\big(y - \log(1+y)\big) - \tfrac12\log(1 + t/V) + c, \qquad
       x - L_V = \frac{V(t + x)}{s + x} + V\log(1+y) + \tfrac12\log(1 + t/V) - c,
 
-   sums of positive terms (``y - log1p(y)`` by a series in :math:`u = y/(2+y)`), so both keep
+   sums of positive terms (``y - log1p(y)`` by a series in :math:`u = y/(2+y)`; for
+   :math:`y \ge 1` the first two terms as :math:`t - V\log(1+y)`), so both keep
    full relative precision from :math:`L \approx x^2/(4V)` to :math:`x - L \approx
    (V+\tfrac12)\log x` at :math:`x = 10^{300}`.
 4. For :math:`v < V_0`, with :math:`V = v + n`, the backward recurrence

@@ -84,7 +84,8 @@ def test_bessel_terms_compiled_equal_the_array_version(v: float):
       covers the worst case (v = 1e4 at x = 1e-300, where the terms reach 7e6); an error in a
       formula would be of order 1; d ratio/dx likewise.
     """
-    x = np.concatenate([[0.0, 1e-300], np.logspace(-8, 8, 161), [1e300]])
+    x = np.concatenate([[0.0, 5e-324, 1e-300, 1e-151, 1e-149], np.logspace(-8, 8, 161),
+                        [1e300, 1.7976931348623157e308]])
     order = torch.tensor(v, dtype=torch.float64)
     compiled = [t.numpy() for t in ops.bessel_terms(order, torch.from_numpy(x))]
     arrays = [t.numpy() for t in _array_kernels.bessel_terms(order, torch.from_numpy(x))]

@@ -78,3 +78,14 @@ def test_gradients_in_kappa_at_large_kappa(d: int) -> None:
             assert grads[0] == pytest.approx(lead, rel=1e-10)
             assert grads[1] == pytest.approx(-lead, rel=1e-10)
             assert grads[2] == pytest.approx(lead, rel=1e-10)
+
+
+@pytest.mark.parametrize("d", [2, 3, 64, 10000])
+def test_float64_at_the_ends_of_its_range(d: int) -> None:
+    """The smallest subnormal and normal concentrations and the largest double: where 2k/kappa
+    overflows in the recurrence and sums like s + kappa overflow, the same 1e-13."""
+    kappas = np.array([5e-324, 2.2250738585072014e-308, 1e-200, 1e-150, 1e-140, 1e307,
+                       1.7976931348623157e308])
+    exact = _exact(d, kappas)
+    err = np.abs(_values(d, kappas, torch.float64) - exact) / np.maximum(1, np.abs(exact))
+    assert np.isfinite(err).all() and err.max() <= 1e-13, err
