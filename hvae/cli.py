@@ -13,9 +13,13 @@ train / validation / test, sampling seeds 0 / 1 / 2; Gaussian likelihood with a 
 unless ``--obs-scale`` is given).
 
 A run directory holds ``config.json`` (model, training and data settings), ``checkpoint.pt``
-and ``history.json``; ``evaluate`` also writes ``eval-<split>.json`` there. Errors (bad values,
-a missing run directory or checkpoint) are reported in one line on stderr with exit status 1;
-argument syntax errors exit with status 2.
+and ``history.json``; ``evaluate`` also writes ``eval-<split>.json`` there. While ``train``
+runs, the directory also holds its lock file ``.lock``: a second ``train`` into the same
+``--out`` stops at once, naming the holder's host and pid. ``evaluate`` takes no lock (it only
+reads the checkpoint, which is replaced atomically, so it may evaluate a run in progress).
+Errors (bad values, a missing run directory or checkpoint, a damaged or mismatched checkpoint,
+a run directory in use, a diverged training) are reported in one line on stderr with exit
+status 1; argument syntax errors exit with status 2.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hvae._io import write_json
+from hvae._io import run_lock, write_json
 from hvae._validation import check_int, check_number, check_out_dir, check_seed, resolve_device
 from hvae.data import DATASETS, fixed_binarization, load_dataset
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
@@ -90,10 +94,7 @@ def _train(args: argparse.Namespace) -> None:
         if kappa > KAPPA_MAX:
             raise ValueError(f"--kappa: must be a number in (0, {KAPPA_MAX:g}], got {kappa!r}")
     out = check_out_dir(args.out, "--out")
-    if args.resume and not (out / CHECKPOINT).is_file():
-        raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
-    if not args.resume and (out / CHECKPOINT).exists():
-        raise ValueError(f"--out: {out} already holds a checkpoint; pass --resume or a new --out")
+    _check_checkpoint_presence(out, args.resume)
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -109,16 +110,11 @@ def _train(args: argparse.Namespace) -> None:
     train_x, _, source = load_dataset(args.dataset, "train", limit=args.limit)
     val_x, _, _ = load_dataset(args.dataset, "validation", limit=args.limit)
     info = {"data": {"dataset": args.dataset, "source": source, "limit": args.limit}}
-    result = train(
-        model,
-        train_x,
-        val_x,
-        config,
-        out,
-        resume=args.resume,
-        progress=not args.quiet,
-        run_info=info,
-    )
+    with run_lock(out, "choose another --out"):
+        # again under the lock: a run that finished meanwhile may have written a checkpoint
+        _check_checkpoint_presence(out, args.resume)
+        result = train(model, train_x, val_x, config, out, resume=args.resume,
+                       progress=not args.quiet, run_info=info)
     if not args.quiet:
         print(
             f"{result.epochs_run} epochs, best validation ELBO {result.best_val_elbo:.2f} "
@@ -126,10 +122,19 @@ def _train(args: argparse.Namespace) -> None:
         )
 
 
+def _check_checkpoint_presence(out: Path, resume: bool) -> None:
+    """``--resume`` needs a checkpoint in ``--out``; a new run must not overwrite one."""
+    if resume and not (out / CHECKPOINT).is_file():
+        raise FileNotFoundError(f"--resume: {out} holds no checkpoint ({CHECKPOINT})")
+    if not resume and (out / CHECKPOINT).exists():
+        raise ValueError(f"--out: {out} already holds a checkpoint; pass --resume or a new --out")
+
+
 def _load_run(run_dir: Path, device: str) -> tuple[VAE, dict[str, Any], dict[str, Any]]:
     """(model with the best parameters, its config, checkpoint) of a run directory."""
     ckpt = load_checkpoint(run_dir, map_location=device)
-    return model_from_checkpoint(ckpt).to(device), ckpt["config"], ckpt
+    model = model_from_checkpoint(ckpt, name=str(run_dir / CHECKPOINT))
+    return model.to(device), ckpt["config"], ckpt
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -139,8 +144,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     check_seed(args.seed, "--seed")
     run_dir = Path(args.run_dir)
     model, config, ckpt = _load_run(run_dir, str(resolve_device(args.device, "--device")))
-    data = config["data"]
-    source = data["source"] if data["dataset"] == "mnist" else "auto"
+    data = config.get("data")
+    if not isinstance(data, dict) or "dataset" not in data:
+        raise ValueError(f"{run_dir}: its config records no data set (a run trained by "
+                         "hvae.train.train without run_info={'data': ...}?)")
+    source = data.get("source", "auto") if data["dataset"] == "mnist" else "auto"
     limit = args.limit if args.limit is not None else data.get("limit")
     images, labels, _ = load_dataset(data["dataset"], args.split, limit=limit, source=source)
     binarize = data["dataset"] == "mnist"
@@ -166,7 +174,7 @@ def _print_report(run_dir: Path, config: dict[str, Any], report: dict[str, Any])
     m, d = config["model"], config["data"]
     dim = m.get("manifold_dim", m.get("dim"))  # "dim": run directories from before the rename
     print(
-        f"{run_dir}: {m['latent']}, d={dim}, {d['source']} {report['split']} "
+        f"{run_dir}: {m['latent']}, d={dim}, {d.get('source', d['dataset'])} {report['split']} "
         f"(n={report['n']}), best epoch {report['best_epoch']}"
     )
     for key in ("LL", "ELBO", "RE", "KL"):

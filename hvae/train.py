@@ -29,10 +29,25 @@ written atomically (temporary file + ``os.replace``):
 ``resume=True`` restores all of it and continues, so that an interrupted run ends with exactly
 the parameters of an uninterrupted one (on the same machine and device). Only ``epochs`` and
 ``device`` may differ between the original and the resumed configuration.
+
+**Integrity.** ``checkpoint.pt`` is a header line ``hvae-sha256:<digest>`` and then the
+``torch.save`` archive, written together atomically; every load (:func:`load_checkpoint`,
+hence :func:`load_model`, resuming, ``hvae evaluate``, the experiments) checks the digest. A
+flipped bit, a truncated, empty or foreign file, weights that do not fit their model or a
+``config.json`` describing another model is a :class:`CheckpointError` naming the file.
+Checkpoints from before the header (a bare archive, starting ``PK``) load unchecked; resuming
+one rewrites it with a digest. Read checkpoints with :func:`load_checkpoint`, not ``torch.load``.
+
+**One run per directory.** While :func:`train` writes into ``out_dir`` it holds an exclusive
+``flock`` on ``out_dir/.lock`` (the file is removed at the end; one left by a killed run holds
+no lock); a second run there fails at once with a :class:`BlockingIOError` naming the holder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import math
 import os
 import random
@@ -47,7 +62,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hvae._io import atomic_output, remove_stale_parts, write_json
+from hvae._io import (
+    read_digested,
+    remove_stale_parts,
+    run_lock,
+    write_digested,
+    write_json,
+)
 from hvae.data import as_tensor, fixed_binarization, make_loader
 from hvae.evaluate import elbo_terms
 
@@ -55,6 +76,7 @@ __all__ = [
     "CHECKPOINT",
     "CONFIG",
     "HISTORY",
+    "CheckpointError",
     "TrainConfig",
     "TrainResult",
     "TrainingDivergedError",
@@ -81,6 +103,12 @@ class TrainingDivergedError(FloatingPointError):
     """The training loss or the validation ELBO became NaN or infinite: the run cannot recover,
     so it stops at once (nothing of the diverged epoch is saved) instead of finishing with the
     untrained initialisation as its "best" model."""
+
+
+class CheckpointError(ValueError):
+    """A run's checkpoint cannot be used: damaged (its SHA-256 does not match), truncated,
+    empty, not a checkpoint, or its weights or ``config.json`` do not fit its model. The
+    message is one line naming the file; the file is left as it is."""
 
 
 def _diverged(epoch: int, what: str, value: float, lr: float) -> TrainingDivergedError:
@@ -211,19 +239,72 @@ def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+_CHECKPOINT_KEYS = frozenset({"model", "optimizer", "rng", "progress", "config"})
+_ZIP_MAGIC = b"PK\x03\x04"  # a bare torch.save archive: a checkpoint from before the digests
+
+
 def load_checkpoint(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    """Load ``run_dir/checkpoint.pt`` (``weights_only``: plain tensors and python values).
+    """Load ``run_dir/checkpoint.pt`` after checking its SHA-256 (``weights_only``: plain
+    tensors and python values); checkpoints from before the digests load unchecked.
 
     Raises:
         FileNotFoundError: if the directory or the checkpoint does not exist.
+        CheckpointError: if the checkpoint is damaged, truncated, empty or not a checkpoint, or
+            ``config.json`` describes another model.
     """
     run_dir = Path(run_dir)
+    path = _existing_checkpoint(run_dir)
+    try:
+        payload, _ = read_digested(path, legacy_magic=_ZIP_MAGIC)
+    except ValueError as err:
+        raise CheckpointError(f"{err}; retrain the run or restore the file") from None
+    try:
+        ckpt = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 (whatever a damaged archive makes torch raise)
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_one_line(err)})") from None
+    if not (isinstance(ckpt, dict) and _CHECKPOINT_KEYS <= set(ckpt)
+            and isinstance(ckpt["config"], dict) and isinstance(ckpt["config"].get("model"), dict)):
+        raise CheckpointError(f"{path}: not a checkpoint of hvae.train (no model, progress and "
+                              "config in it)")
+    _check_config_file(run_dir, ckpt["config"]["model"])
+    return ckpt
+
+
+def _existing_checkpoint(run_dir: Path) -> Path:
+    """``run_dir/checkpoint.pt``; FileNotFoundError saying what is missing if it does not exist."""
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} holds no checkpoint ({CHECKPOINT})")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    return path
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    """An error's message on one line (torch's state-dict errors span several), shortened."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_config_file(run_dir: Path, model: Mapping[str, Any]) -> None:
+    """Refuse a ``config.json`` that describes another model than the checkpoint (the
+    checkpoint rebuilds the model; a differing config.json means the directory was edited or
+    mixes two runs)."""
+    path = run_dir / CONFIG
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as err:  # also UnicodeDecodeError
+        raise CheckpointError(f"{path}: not valid JSON ({_one_line(err)})") from None
+    other = saved.get("model") if isinstance(saved, dict) else None
+    other, model = _model_config(other if isinstance(other, dict) else {}), _model_config(model)
+    if other != model:
+        diffs = ", ".join(f"{k}: {other.get(k)!r} in {CONFIG}, {model.get(k)!r} in {CHECKPOINT}"
+                          for k in sorted(other.keys() | model.keys())
+                          if other.get(k) != model.get(k))
+        raise CheckpointError(f"{path}: describes another model than {CHECKPOINT} ({diffs}); "
+                              "restore it or retrain the run")
 
 
 def load_model(run_dir: str | os.PathLike[str], map_location: Any = "cpu"):
@@ -231,16 +312,27 @@ def load_model(run_dir: str | os.PathLike[str], map_location: Any = "cpu"):
 
     Raises:
         FileNotFoundError: if the directory or the checkpoint does not exist.
+        CheckpointError: if the checkpoint is unusable (see :func:`load_checkpoint`).
     """
-    return model_from_checkpoint(load_checkpoint(run_dir, map_location=map_location))
+    ckpt = load_checkpoint(run_dir, map_location=map_location)
+    return model_from_checkpoint(ckpt, name=str(Path(run_dir) / CHECKPOINT))
 
 
-def model_from_checkpoint(ckpt: dict[str, Any]):
-    """Rebuild a checkpoint's model and load the parameters of its best epoch."""
+def model_from_checkpoint(ckpt: dict[str, Any], name: str = "checkpoint"):
+    """Rebuild a checkpoint's model and load the parameters of its best epoch.
+
+    Raises:
+        CheckpointError: naming ``name``, if the model cannot be built from the checkpoint's
+            config or its weights do not fit it.
+    """
     from hvae.models import VAE  # models do not depend on training: import here, not above
 
-    model = VAE(**ckpt["config"]["model"])
-    model.load_state_dict(ckpt["progress"]["best_state"])
+    try:
+        model = VAE(**_model_config(ckpt["config"]["model"]))
+        model.load_state_dict(ckpt["progress"]["best_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{name}: the weights do not fit the model of its config "
+                              f"({_one_line(err)})") from None
     return model
 
 
@@ -355,12 +447,19 @@ def train(
 
     Returns:
         A :class:`TrainResult`; ``result.model is model``, loaded with the best state.
+
+    Raises:
+        BlockingIOError: if another live run holds ``out_dir`` (nothing is written).
+        CheckpointError: if ``resume`` finds the checkpoint unusable (nothing is written).
+        TrainingDivergedError: if the loss or validation ELBO becomes NaN or infinite.
     """
     config = config or TrainConfig()
     device = torch.device(config.device)
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
         raise ValueError("resume: needs out_dir")
+    if resume:
+        _existing_checkpoint(out)  # before the lock creates the directory
     if config.binarize:
         val_x = fixed_binarization(val_images, config.val_seed)
     else:
@@ -374,8 +473,28 @@ def train(
     )
     full_config = {"model": getattr(model, "config", {}), "train": asdict(config)}
     full_config.update(run_info or {})
-    run = _start(model, optimizer, loader, out, full_config, resume)
+    lock = run_lock(out, "choose another out_dir") if out is not None else contextlib.nullcontext()
+    with lock:  # one run per directory, from its first file to its last
+        run = _start(model, optimizer, loader, out, full_config, resume)
+        _loop(model, optimizer, loader, val_x, config, device, out, run, full_config, progress)
+    model.load_state_dict(run.best_state)
+    return TrainResult(
+        model=model,
+        history=run.history,
+        best_epoch=run.best_epoch,
+        best_val_elbo=run.best_val,
+        epochs_run=run.epoch,
+        stopped_early=run.patience_over(config.patience),
+        out_dir=out,
+        config=config,
+    )
 
+
+def _loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
+          val_x: torch.Tensor, config: TrainConfig, device: torch.device, out: Path | None,
+          run: _Progress, full_config: dict[str, Any], progress: bool) -> None:
+    """The epochs from ``run.epoch`` on, until ``config.epochs`` or patience runs out;
+    ``run`` is updated and, with ``out``, saved after each."""
     bar = tqdm(total=config.epochs, initial=run.epoch, desc="epochs", disable=not progress)
     while run.epoch < config.epochs and not run.patience_over(config.patience):
         tic = time.perf_counter()
@@ -393,17 +512,6 @@ def train(
                         best=run.best_epoch)
         bar.update(1)
     bar.close()
-    model.load_state_dict(run.best_state)
-    return TrainResult(
-        model=model,
-        history=run.history,
-        best_epoch=run.best_epoch,
-        best_val_elbo=run.best_val,
-        epochs_run=run.epoch,
-        stopped_early=run.patience_over(config.patience),
-        out_dir=out,
-        config=config,
-    )
 
 
 def _start(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader,
@@ -415,10 +523,14 @@ def _start(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: Dat
     if resume:
         ckpt = load_checkpoint(out)  # on the CPU: RNG states must stay there
         _check_resumable(ckpt["config"], full_config)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        _set_rng_state(ckpt["rng"], loader)
-        run = _Progress(**ckpt["progress"])
+        try:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            _set_rng_state(ckpt["rng"], loader)
+            run = _Progress(**ckpt["progress"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{out / CHECKPOINT}: cannot be resumed from (its state does "
+                                  f"not fit the run: {_one_line(err)})") from None
     else:
         run = _Progress(0, 0, -math.inf, _state_copy(model), [])
     if out is not None:
@@ -458,7 +570,8 @@ def _save(
     run: _Progress,
     full_config: dict[str, Any],
 ) -> None:
-    """Write checkpoint.pt and history.json, each atomically."""
+    """Write checkpoint.pt (with its SHA-256, see the module docstring) and history.json,
+    each atomically."""
     ckpt = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -466,6 +579,7 @@ def _save(
         "progress": dict(vars(run)),  # no deep copy of the tensors
         "config": full_config,
     }
-    with atomic_output(out / CHECKPOINT) as fh:
-        torch.save(ckpt, fh)
+    buffer = io.BytesIO()
+    torch.save(ckpt, buffer)
+    write_digested(out / CHECKPOINT, buffer.getvalue())
     write_json(out / HISTORY, run.history)

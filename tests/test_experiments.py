@@ -6,6 +6,7 @@ The statistics, the paper's numbers and the reports are tested in test_experimen
 import dataclasses
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -277,3 +278,107 @@ def test_load_results(stored, tmp_path):
     assert ex.load_results(TINY, root / "results") == [result]
     assert ex.load_results("tiny", root / "results") == [result]
     assert ex.load_results("quick", tmp_path) == []
+
+
+# ------------------------------------------------------------------------------ failed runs
+
+RUN = "hvae.experiments: error: S-VAE d=2 seed=0 (profile 'tiny'): "
+HOLD = ("import sys; from hvae._io import run_lock\n"
+        "with run_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()\n")
+
+
+def _main_fails(runs, results, monkeypatch, capsys) -> str:
+    """ex.main on the tiny profile's S-VAE run: exit status 1; its one error line (stderr holds
+    nothing else but the progress bar)."""
+    monkeypatch.setitem(ex.PROFILES, "tiny", TINY)
+    capsys.readouterr()
+    argv = ["--profile", "tiny", "--latents", "vmf", "--device", "cpu",
+            "--out-root", str(runs), "--results-root", str(results)]  # fmt: skip
+    assert ex.main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert all(" runs" in line or not line.strip() for line in err[:-1]), err  # tqdm's bar
+    return err[-1]
+
+
+def _files(*roots):
+    return {p: p.read_bytes() for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_command_line_diverged_run(copy_of, monkeypatch, capsys):
+    runs, results = copy_of
+    shutil.rmtree(runs / "tiny" / "vmf-d2-s0")
+    ex.result_path("vmf", 2, 0, TINY, results).unlink()
+    real = ex.Profile.train_config
+    monkeypatch.setattr(ex.Profile, "train_config",
+                        lambda self, seed, device: dataclasses.replace(real(self, seed, device),
+                                                                       lr=1e30))
+    line = _main_fails(runs, results, monkeypatch, capsys)
+    assert re.fullmatch(re.escape(RUN) + r"epoch 1: training diverged \(.*\); the learning rate "
+                        r"1e\+30 is probably too high", line), line
+    assert not (runs / "tiny" / "vmf-d2-s0" / "checkpoint.pt").exists()
+    assert not any((results / "tiny").iterdir())
+
+
+def test_command_line_damaged_checkpoint(copy_of, monkeypatch, capsys):
+    runs, results = copy_of
+    ckpt = runs / "tiny" / "vmf-d2-s0" / "checkpoint.pt"
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[:1000] + bytes([data[1000] ^ 4]) + data[1001:])
+    before = _files(runs, results)
+    for stored in (True, False):  # the stored result is checked too; a resume would read it
+        if not stored:
+            ex.result_path("vmf", 2, 0, TINY, results).unlink()
+            before = _files(runs, results)
+        line = _main_fails(runs, results, monkeypatch, capsys)
+        assert line.startswith(f"{RUN}{ckpt}: damaged (the SHA-256 of its contents")
+        assert line.endswith("retrain the run or restore the file")
+        assert _files(runs, results) == before
+
+
+def test_command_line_run_directory_in_use(copy_of, monkeypatch, capsys):
+    runs, results = copy_of
+    ex.result_path("vmf", 2, 0, TINY, results).unlink()
+    directory = runs / "tiny" / "vmf-d2-s0"
+    before = _files(runs, results)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(directory)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        line = _main_fails(runs, results, monkeypatch, capsys)
+        lock = directory / ".lock"
+        host = lock.read_text().split()[0]  # the holder's record: "<host> <pid>"
+        assert line == (f"{RUN}{directory}: in use by another run (host {host}, pid "
+                        f"{holder.pid}); wait for it or choose another out_root")
+        assert _files(runs, results) == {**before, lock: lock.read_bytes()}
+    finally:
+        holder.communicate("", timeout=60)
+    assert _files(runs, results) == before
+
+
+def test_command_line_result_cannot_be_written(copy_of, monkeypatch, capsys):
+    runs, results = copy_of
+    path = ex.result_path("vmf", 2, 0, TINY, results)
+    path.unlink()
+    path.mkdir()  # the result's name is taken by a directory
+    before = _files(runs, results)
+    line = _main_fails(runs, results, monkeypatch, capsys)
+    assert line.startswith(f"{RUN}[Errno 21] Is a directory: ") and str(path) in line
+    assert _files(runs, results) == before  # no temporary file left
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_command_line_bug_is_a_traceback(copy_of, monkeypatch):
+    """An unexpected error (a bug) is not dressed up as a one-line failure of the run."""
+    runs, results = copy_of
+    ex.result_path("vmf", 2, 0, TINY, results).unlink()
+    monkeypatch.setitem(ex.PROFILES, "tiny", TINY)
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(ex_runs, "_evaluate_run", bug)
+    with pytest.raises(KeyError, match="a bug"):
+        ex.main(["--profile", "tiny", "--latents", "vmf", "--device", "cpu",
+                 "--out-root", str(runs), "--results-root", str(results)])
+    assert not (runs / "tiny" / "vmf-d2-s0" / ".lock").exists()  # released all the same

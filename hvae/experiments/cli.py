@@ -7,6 +7,11 @@
 loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result and checkpoint
 exist; an interrupted training resumes from its checkpoint. A bad argument is one line on
 standard error (``hvae.experiments: error: NAME: must be ..., got ...``) and exit status 1.
+So is the expected failure of a run, which stops the loop (the runs before it are stored):
+``hvae.experiments: error: S-VAE d=2 seed=0 (profile 'quick'): CAUSE``, where the cause is a
+diverged training, a damaged checkpoint or stored result, a run directory that another process
+is using, a file that cannot be read or written, or CUDA running out of memory. Anything else
+is a bug and ends in a traceback.
 """
 
 from __future__ import annotations
@@ -16,12 +21,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from hvae._validation import check_int, check_out_dir, check_seed, resolve_device
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.runs import result_path, run_mnist
+from hvae.train import CheckpointError, TrainingDivergedError
 
 __all__ = ["main"]
+
+# What a run may meet that is not a bug of the package; ValueError covers the documented
+# refusals of run_mnist (a stored result of other profile parameters, a resume with other
+# settings) and a result that is not valid JSON.
+_RUN_FAILURES = (TrainingDivergedError, CheckpointError, OSError, ValueError,
+                 torch.cuda.OutOfMemoryError)  # OSError: BlockingIOError for a run dir in use
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the experiments of a profile; returns the exit status (1 on a bad argument)."""
+    """Run the experiments of a profile; returns the exit status (1 on a bad argument or a
+    failed run)."""
     from tqdm.auto import tqdm
 
     args = _parser().parse_args(argv)
@@ -61,18 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     bar = tqdm(runs, desc=f"{prof.name} runs", unit="run")
     for latent, d, s in bar:
         done = result_path(latent, d, s, prof, args.results_root).is_file()
-        bar.set_postfix_str(f"{MODEL_NAMES[latent]} d={d} seed={s}{' (stored)' if done else ''}")
-        run_mnist(
-            latent,
-            d,
-            s,
-            prof,
-            out_root=args.out_root,
-            results_root=args.results_root,
-            device=device,
-            resume=True,
-            progress=args.epoch_progress,
-        )
+        name = f"{MODEL_NAMES[latent]} d={d} seed={s}"
+        bar.set_postfix_str(f"{name}{' (stored)' if done else ''}")
+        try:
+            run_mnist(latent, d, s, prof, out_root=args.out_root,
+                      results_root=args.results_root, device=device, resume=True,
+                      progress=args.epoch_progress)
+        except _RUN_FAILURES as exc:
+            bar.close()
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            print(f"hvae.experiments: error: {name} (profile {prof.name!r}): {message}",
+                  file=sys.stderr)
+            return 1
     bar.close()
     print(f"{len(runs)} runs of profile {prof.name!r} in {Path(args.results_root) / prof.name}")
     return 0

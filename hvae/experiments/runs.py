@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from hvae._io import write_json
+from hvae._io import run_lock, write_json
 from hvae._validation import check_choice, check_int, fail, resolve_device
 from hvae.data import MNISTSplit, fixed_binarization, load_mnist
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
@@ -41,7 +41,7 @@ from hvae.experiments.paper import METRICS, MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import Profile, get_profile
 from hvae.experiments.provenance import environment_record
 from hvae.models import VAE
-from hvae.train import CHECKPOINT, TrainResult, seed_everything, train
+from hvae.train import CHECKPOINT, TrainResult, load_checkpoint, seed_everything, train
 
 __all__ = ["DIM_CONVENTION", "load_results", "result_path", "run_dir", "run_mnist"]
 
@@ -103,14 +103,22 @@ def result_path(
 
 
 def _stored_result(out_file: Path, directory: Path, prof: Profile) -> dict[str, Any] | None:
-    """The stored result when both it and the run's checkpoint exist, else None.
+    """The stored result when both it and the run's checkpoint exist, else None; the
+    checkpoint is checked (its SHA-256), since the chapters rebuild the model from it.
 
     Raises:
-        ValueError: if it was made with other parameters of the profile.
+        ValueError: if the result is not valid JSON or was made with other parameters of the
+            profile; :class:`hvae.train.CheckpointError` if the checkpoint is damaged.
     """
     if not (out_file.is_file() and (directory / CHECKPOINT).is_file()):
         return None
-    stored = json.loads(out_file.read_text())
+    try:
+        stored = json.loads(out_file.read_text())
+    except ValueError as err:  # also UnicodeDecodeError
+        raise ValueError(f"{out_file}: not valid JSON ({err}); delete it to recompute") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{out_file}: not a result (a JSON object); delete it to recompute")
+    load_checkpoint(directory)
     if stored.get("provenance", {}).get("profile_params") != prof.params():
         raise ValueError(
             f"{out_file} was made with other parameters of profile {prof.name!r}; delete it "
@@ -282,26 +290,35 @@ def run_mnist(
     Raises:
         ValueError: for an unknown profile, latent or device, a bad ``dim``, a stored result
             or checkpoint made with other profile parameters (delete it, or use another
-            ``results_root``/``out_root``).
+            ``results_root``/``out_root``), a stored result that is not valid JSON.
+        hvae.train.CheckpointError: if the run's checkpoint is damaged or does not fit.
+        BlockingIOError: if another live process is running this run (the run
+            directory's lock is held from training to the written result).
+        hvae.train.TrainingDivergedError: if the training diverges.
+        OSError: if a file cannot be read or written.
     """
     prof = get_profile(profile)
     check_choice(latent, "latent", PAPER_LATENTS)
     dim = _paper_dim(dim)
     out_file = result_path(latent, dim, seed, prof, results_root)
     directory = run_dir(latent, dim, seed, prof, out_root)
+    dev = resolve_device(device)
     stored = _stored_result(out_file, directory, prof) if resume else None
     if stored is not None:
         return stored
 
     tic = time.perf_counter()
-    dev = resolve_device(device)
     splits = _load_splits(prof)
-    resumed = resume and (directory / CHECKPOINT).is_file()
-    fit = _fit(latent, dim, seed, prof, dev, splits, directory, resumed, progress)
-    scores = _evaluate_run(fit.model, splits, prof, seed)
-    provenance = _provenance(prof, dev, splits, directory, tic)
-    result = _result_record(latent, dim, seed, prof, fit, resumed, scores, provenance)
-    write_json(out_file, result)
+    with run_lock(directory, "choose another out_root"):  # training, evaluation and result
+        stored = _stored_result(out_file, directory, prof) if resume else None
+        if stored is not None:  # another process finished this run meanwhile
+            return stored
+        resumed = resume and (directory / CHECKPOINT).is_file()
+        fit = _fit(latent, dim, seed, prof, dev, splits, directory, resumed, progress)
+        scores = _evaluate_run(fit.model, splits, prof, seed)
+        provenance = _provenance(prof, dev, splits, directory, tic)
+        result = _result_record(latent, dim, seed, prof, fit, resumed, scores, provenance)
+        write_json(out_file, result)
     return result
 
 
