@@ -17,7 +17,26 @@ from functools import lru_cache
 
 import torch
 
-__all__ = ["DEBYE_MIN_ORDER", "DEBYE_TERMS", "TINY_ARGUMENT", "bessel_terms", "debye_coefficients"]
+from hvae import _kernels
+
+__all__ = [
+    "DEBYE_MIN_ORDER",
+    "DEBYE_TERMS",
+    "MAX_ROUNDS",
+    "TINY_ARGUMENT",
+    "bessel_terms",
+    "beta_from_gaussian",
+    "debye_coefficients",
+    "dw_dkappa",
+    "exact_one_minus_w_d3",
+    "pole_and_axis",
+    "proposals_per_entry",
+    "reflect",
+    "symmetric_beta",
+    "symmetric_normal_gamma",
+    "wood_envelope",
+    "wood_one_minus_w",
+]
 
 #: The smallest order :math:`V_0` evaluated by the Debye expansion; lower orders are reached by
 #: the backward recurrence from :math:`V = v + \lceil V_0 - v\rceil`.
@@ -179,3 +198,179 @@ def _bessel_tiny(v, x):
     log_i = v * (torch.log(x) - math.log(2.0)) - torch.lgamma(v + 1) + rescaled
     return (log_i, ratio, 1 - ratio, rescaled, x - rescaled, ratio + v / x,
             (1 / (2 * v + 2)).expand_as(x))
+
+
+# --- the vMF sampler -------------------------------------------------------------------------
+
+#: Rounds of Wood's sampler after which it gives up (the acceptance probability is >= 0.658).
+MAX_ROUNDS = 10_000
+
+
+def wood_envelope(kappa: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Wood's (1994) envelope parameters :math:`(b, x_0, c)` for the vMF on :math:`S^{d-1}`
+    (d ambient), :math:`m = d - 1`:
+
+    .. math:: b = \frac{m}{2\kappa + \sqrt{4\kappa^2 + m^2}}
+                = \frac{\sqrt{4\kappa^2+m^2} - 2\kappa}{m},\quad
+              x_0 = \frac{1-b}{1+b},\quad c = \kappa x_0 + m\log(1 - x_0^2).
+
+    Differentiable in ``kappa`` (a float64 tensor).
+    """
+    m = d - 1
+    # the closed form overflows (4 kappa^2) past 1.3e154: there, with s = m / (2 kappa),
+    # b = s / (1 + sqrt(1 + s^2)), exact to rounding (as hvae._kernels._wood_b)
+    large = kappa >= _kernels.LARGE_KAPPA
+    k_small = torch.where(large, 1.0, kappa)
+    s = 0.5 * m / torch.where(large, kappa, 1.0)
+    b = torch.where(large, s / (1 + torch.sqrt(1 + s * s)),
+                    m / (2 * k_small + torch.sqrt(4 * k_small * k_small + m * m)))
+    x0 = (1 - b) / (1 + b)
+    c = kappa * x0 + m * torch.log(4 * b / (1 + b) ** 2)  # 1 - x0^2 = 4b / (1+b)^2
+    return b, x0, c
+
+
+def beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
+    r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
+
+    The first coordinate t of a uniform point of :math:`S^{d-1}` has density
+    :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
+    coordinates. Written so that nothing cancels when t is near -1 (``first = g_1``,
+    ``rest_norm`` = :math:`|g_{2:d}|`).
+    """
+    r = torch.hypot(first, rest_norm)
+    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
+
+
+def symmetric_normal_gamma(shape: tuple, d: int, device, generator=None):
+    r"""The random numbers of ``shape`` Beta((d-1)/2, (d-1)/2) draws: standard normals Z and
+    Gamma((d-1)/2) variates G, with :math:`(1 + Z/\sqrt{Z^2 + 2G})/2` the Beta draw (the first
+    coordinate of a uniform point of :math:`S^{d-1}`, :math:`2G \sim \chi^2_{d-1}`)."""
+    z = torch.randn(shape, dtype=torch.float64, device=device, generator=generator)
+    alpha = torch.full(shape, 0.5 * (d - 1), dtype=torch.float64, device=device)
+    return z, torch._standard_gamma(alpha, generator=generator)
+
+
+def symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tensor:
+    """Beta((d-1)/2, (d-1)/2) draws (float64) from :func:`symmetric_normal_gamma`."""
+    z, gamma = symmetric_normal_gamma(shape, d, device, generator)
+    return beta_from_gaussian(z, torch.sqrt(2 * gamma))
+
+
+def proposals_per_entry(pending: int) -> int:
+    """Proposals per still-rejected entry in the rounds after the first: few pending entries
+    make a round cost more than its proposals, so draw more of them."""
+    return 2 if pending >= 1024 else 4
+
+
+def wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor,
+                     generator=None) -> torch.Tensor:
+    r"""1 - w by Wood's rejection sampler for 1-D float64 ``kappa``, first proposals
+    ``first_eps`` (Beta((d-1)/2, (d-1)/2), one per entry): proposal
+    :math:`1 - w = 2b\varepsilon / (1 - (1-b)\varepsilon)`, accepted when
+    :math:`\log u \le \kappa(w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`; later rounds
+    draw several proposals per still-rejected entry and keep the first accepted."""
+    m = d - 1
+
+    def proposals(params, eps):
+        k, b, x0, one_minus_x0, log1p_x0 = params
+        omw = 2 * b * eps / (1 - (1 - b) * eps)
+        log_accept = k * (one_minus_x0 - omw) + m * (torch.log1p(x0 * omw / one_minus_x0)
+                                                    - log1p_x0)
+        u = torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
+                       generator=generator)
+        return omw, torch.log(u) <= log_accept
+
+    b, x0, _ = wood_envelope(kappa, d)
+    params = (kappa, b, x0, 2 * b / (1 + b), torch.log1p(x0))
+    out, accepted = proposals(params, first_eps)
+    pending = torch.nonzero(~accepted)[:, 0]
+    for _ in range(MAX_ROUNDS):
+        if pending.shape[0] == 0:
+            return out
+        eps = symmetric_beta((pending.shape[0], proposals_per_entry(pending.shape[0])), d,
+                             kappa.device, generator)
+        omw, accepted = proposals([a[pending][:, None] for a in params], eps)
+        done = accepted.any(-1)
+        first = (accepted * 1).argmax(-1)  # the first accepted proposal of each entry
+        out[pending[done]] = omw[torch.arange(omw.shape[0], device=kappa.device), first][done]
+        pending = pending[~done]
+    raise RuntimeError(f"Wood's sampler did not finish in {MAX_ROUNDS} rounds")
+
+
+def exact_one_minus_w_d3(kappa: torch.Tensor, generator=None) -> torch.Tensor:
+    r"""1 - w for d = 3 by inverting the CDF exactly (differentiable in ``kappa``).
+
+    For d = 3 the marginal is :math:`\kappa e^{\kappa w} / (2\sinh\kappa)`, whose inverse CDF is
+    :math:`w = 1 + \log(u + (1-u)e^{-2\kappa})/\kappa`. Written with :math:`u' = 1 - u`,
+    :math:`1 - w = -\operatorname{log1p}(u' \operatorname{expm1}(-2\kappa)) / \kappa`, which is
+    accurate for :math:`\kappa` from 1e-8 to 1e8.
+    Below TINY_ARGUMENT, where ``u expm1(-2 kappa)`` would underflow (to w = 1 at
+    :math:`\kappa = 5\cdot 10^{-324}`), its expansion :math:`2u' - 2\kappa u'(1 - u')`.
+    """
+    u = torch.rand(kappa.shape, dtype=kappa.dtype, device=kappa.device, generator=generator)
+    tiny = kappa < TINY_ARGUMENT
+    k = torch.where(tiny, 1.0, kappa)
+    return torch.where(tiny, 2 * u - 2 * kappa * u * (1 - u),
+                       -torch.log1p(u * torch.expm1(-2 * k)) / k)
+
+
+def pole_and_axis(loc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """s (batch + (1,)), u = s e1 - loc and |u|^2 = 2 + 2|loc_1| for the reflection."""
+    pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)
+    u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)
+    return pole, u, 2 + 2 * loc[..., :1].abs()
+
+
+def reflect(loc: torch.Tensor, g: torch.Tensor, rest_norm: torch.Tensor,
+            omw: torch.Tensor) -> torch.Tensor:
+    """z = H y with y = (s w, sqrt(1-w^2) g_rest/|g_rest|), built inside ``g`` (overwritten)."""
+    pole, u, u_norm2 = pole_and_axis(loc)
+    y = g
+    y[..., 1:] *= (torch.sqrt(omw * (2 - omw)) / rest_norm).to(g.dtype).unsqueeze(-1)
+    y[..., :1] = pole * (1 - omw).to(g.dtype).unsqueeze(-1)
+    coef = (y * u).sum(-1, keepdim=True).mul_(2 / u_norm2)
+    return y.addcmul_(coef, u, value=-1)
+
+
+def dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, mean_w: torch.Tensor, d: int
+              ) -> torch.Tensor:
+    """dw/dkappa at the draws by implicit reparameterisation (float64, one shape): the
+    Gauss-Legendre quadrature documented in :mod:`hvae.sampling`, as
+    :func:`hvae._kernels.dw_dkappa` computes it in a loop."""
+    omw = omw.clamp_min(1e-300)
+    theta_w = 2 * torch.arcsin(torch.sqrt(0.5 * omw).clamp_max(1.0))
+    sin_w2 = omw * (2 - omw)
+    # mode of exp(l(theta)) and the local width there (1 / sqrt(-l''))
+    # (past LARGE_KAPPA, 4 kappa^2 would overflow: the same ratio in s = (d - 2) / (2 kappa))
+    large = kappa >= _kernels.LARGE_KAPPA
+    k_small, k_large = torch.where(large, 1.0, kappa), torch.where(large, kappa, 1.0)
+    s = 0.5 * (d - 2) / k_large
+    if d == 2:  # the circle: the mode is theta = 0 for every kappa
+        cos_mode = torch.ones_like(kappa)
+    else:
+        cos_mode = torch.where(large, 1 / (s + torch.sqrt(1 + s * s)), 2 * k_small / (
+            (d - 2) + torch.sqrt((d - 2) ** 2 + 4 * k_small * k_small))).clamp_max(1.0)
+    sin2_mode = (1 - cos_mode) * (1 + cos_mode)
+    curvature = kappa * cos_mode + (d - 2) / torch.where(sin2_mode > 0, sin2_mode, math.inf)
+    width = _kernels.QUAD_WINDOW / torch.sqrt(curvature.clamp_min(1e-300))
+    towards_pole = theta_w <= torch.arccos(cos_mode)  # integrate over [theta_w - L, theta_w]
+    # the window is measured at the mode; where it reaches most of the way to the end of the
+    # side (flat tails, e.g. d = 3 near theta = pi) take the whole side instead
+    side = torch.where(towards_pole, theta_w, math.pi - theta_w)
+    length = torch.where(width >= 0.5 * side, side, width)
+    # step direction along theta: -1 towards the pole ([theta_w - L, theta_w], counted
+    # positive), +1 away from it ([theta_w, theta_w + L], counted negative)
+    sign = 1 - 2 * towards_pole.to(torch.float64)
+    nodes, weights = (torch.as_tensor(a, device=omw.device)
+                      for a in _kernels.gauss_legendre(_kernels.QUAD_NODES))
+    # integrand at theta = theta_w - sign L (x + 1)/2, x the nodes on [-1, 1], in terms of
+    # s = sin^2(theta/2): cos(theta) - A = (1 - A) - 2 s and l(theta) - l(theta_w) =
+    # -2 kappa s + kappa (1 - w) + (d-2)/2 [log(s (1 - s)) - log(sin^2(theta_w) / 4)]
+    half_step = (0.25 * sign) * length
+    s = torch.sin(0.5 * theta_w[..., None] + half_step[..., None] * (nodes + 1)) ** 2
+    log_ratio = (-2 * kappa)[..., None] * s + (kappa * omw)[..., None]
+    if d > 2:
+        log_ratio = log_ratio + (0.5 * (d - 2)) * (
+            torch.log(s * (1 - s)) - torch.log(0.25 * sin_w2)[..., None])
+    integral = (torch.exp(log_ratio) * ((1 - mean_w)[..., None] - 2 * s)) @ weights
+    return (-0.5 * sign * length) * torch.sqrt(sin_w2) * integral

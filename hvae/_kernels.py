@@ -1,19 +1,18 @@
-r"""Compiled (numba) loops for the CPU hot path of the S-VAE's training step.
+r"""Compiled (numba) loops: the CPU kernels of the operators of :mod:`hvae.ops`.
 
 For a batch of 64 the array versions of these computations cost less in arithmetic than in
-calling some hundred small numpy operations; these kernels make one pass over the batch instead.
-Each has an array twin that stays the reference (and the CUDA path), and the tests check that
-the two agree to rounding:
+calling some hundred small tensor operations; these kernels make one pass over the batch
+instead. Each has an array twin in :mod:`hvae._array_kernels` (torch, any device: the CUDA
+path), and tests/test_kernels.py runs both on the CPU and checks that they agree to rounding:
 
-- :func:`bessel_terms` is :func:`hvae.special._bessel_kernel_arrays` (Debye's expansion and the
-  backward recurrence, documented there);
-- :func:`wood_round` is a round of :func:`hvae.sampling._wood_torch` (Wood's rejection sampler);
-- :func:`dw_dkappa` is :func:`hvae.sampling._dw_dkappa_kernel` (the implicit-reparameterisation
-  quadrature, whose math is documented there);
-- :func:`symmetric_beta` is :func:`hvae.sampling._symmetric_beta`'s arithmetic;
-- :func:`split_gaussian`, :func:`reflect` and :func:`fused_backward` are the forward and backward
-  of :class:`hvae.fused._FusedVmf`, whose math is documented there and in
-  :class:`hvae.sampling._VmfDraw`.
+- :func:`bessel_terms` is ``_array_kernels.bessel_terms`` (Debye's expansion and the backward
+  recurrence, documented in :mod:`hvae.special`);
+- :func:`wood_round` is a round of ``_array_kernels.wood_one_minus_w`` (Wood's sampler);
+- :func:`dw_dkappa` is ``_array_kernels.dw_dkappa`` (the implicit-reparameterisation
+  quadrature, whose math is documented in :mod:`hvae.sampling`);
+- :func:`symmetric_beta` and :func:`split_gaussian` are ``_array_kernels.beta_from_gaussian``'s
+  arithmetic on normals and Gamma draws, or on the rows of the Gaussian block;
+- :func:`reflect` is ``_array_kernels.reflect`` (the Householder reflection of a draw).
 
 Compiled on first use and cached next to this file (``cache=True``). Also here, since the
 compiled quadratures take its nodes and weights: :func:`gauss_legendre`, the one Gauss-Legendre
@@ -35,7 +34,6 @@ __all__ = [
     "QUAD_WINDOW",
     "bessel_terms",
     "dw_dkappa",
-    "fused_backward",
     "gauss_legendre",
     "reflect",
     "split_gaussian",
@@ -301,16 +299,30 @@ def _beta_from_gaussian(first, rest):
 
 
 @numba.njit(cache=True)
+def _dot(a, b):
+    """sum_j a_j b_j with Neumaier's compensation: a plain loop's error grows like d eps, and at
+    d = 10^4 that exceeds the sphere's tolerance for a draw's norm."""
+    total = 0.0
+    carry = 0.0
+    for j in range(a.shape[0]):
+        term = a[j] * b[j]
+        t = total + term
+        if abs(total) >= abs(term):
+            carry += (total - t) + term
+        else:
+            carry += (term - t) + total
+        total = t
+    return total + carry
+
+
+@numba.njit(cache=True)
 def split_gaussian(g):
     """|g_{2:d}| and the first Beta proposal (1 + g_1/|g|)/2 of each row of ``g`` (n, d)."""
     n, d = g.shape
     rest_norm = np.empty(n)
     first_eps = np.empty(n)
     for i in range(n):
-        s = 0.0
-        for j in range(1, d):
-            s += g[i, j] * g[i, j]
-        rest_norm[i] = math.sqrt(s)
+        rest_norm[i] = math.sqrt(_dot(g[i, 1:], g[i, 1:]))
         first_eps[i] = _beta_from_gaussian(g[i, 0], rest_norm[i])
     return rest_norm, first_eps
 
@@ -338,10 +350,7 @@ def reflect(direction, g, rest_norm, omw, norm_eps):
     mu = np.empty((n, d))
     norm = np.empty(n)
     for i in range(n):
-        s = 0.0
-        for j in range(d):
-            s += direction[i, j] * direction[i, j]
-        norm[i] = max(math.sqrt(s), norm_eps)
+        norm[i] = max(math.sqrt(_dot(direction[i], direction[i])), norm_eps)
         for j in range(d):
             mu[i, j] = direction[i, j] / norm[i]
         q = omw[i]
@@ -351,58 +360,9 @@ def reflect(direction, g, rest_norm, omw, norm_eps):
         for j in range(1, d):
             y[i, j] = g[i, j] * scale
         # u = s e1 - mu, |u|^2 = 2 + 2|mu_1|; z = y - (2 <y, u> / |u|^2) u
-        y_dot_u = y[i, 0] * pole
-        for j in range(d):
-            y_dot_u -= y[i, j] * mu[i, j]
+        y_dot_u = y[i, 0] * pole - _dot(y[i], mu[i])
         coef = 2 * y_dot_u / (2 + 2 * abs(mu[i, 0]))
         for j in range(d):
             z[i, j] = y[i, j] + coef * mu[i, j]
         z[i, 0] -= coef * pole
     return z, y, mu, norm
-
-
-@numba.njit(cache=True)
-def fused_backward(grad_z, grad_kl, y, mu, norm, omw, kappa, mean_w, d_mean_w, window, nodes,
-                   weights, with_kappa):
-    """Gradients of the fused layer in r (n, d) and kappa (n,); see hvae.fused. With
-    ``with_kappa`` false (a fixed kappa) the kappa gradient, and its quadrature, is skipped."""
-    n, d = y.shape
-    grad_dir = np.empty((n, d))
-    grad_kappa = np.empty(n)
-    u = np.empty(d)
-    for i in range(n):
-        pole = 1.0 if mu[i, 0] < 0 else -1.0
-        u_norm2 = 2 + 2 * abs(mu[i, 0])
-        for j in range(d):
-            u[j] = -mu[i, j]
-        u[0] += pole
-        g_dot_u = 0.0
-        y_dot_u = 0.0
-        for j in range(d):
-            g_dot_u += grad_z[i, j] * u[j]
-            y_dot_u += y[i, j] * u[j]
-        g_dot_u *= 2 / u_norm2
-        coef = 2 * y_dot_u / u_norm2
-        # through mu: c G + (2<G,u>/|u|^2) y - s (2<G,u>/|u|^2) c e1, then through mu = r/|r|
-        radial = 0.0
-        for j in range(d):
-            grad_dir[i, j] = coef * grad_z[i, j] + g_dot_u * y[i, j]
-        grad_dir[i, 0] -= pole * g_dot_u * coef
-        for j in range(d):
-            radial += grad_dir[i, j] * mu[i, j]
-        for j in range(d):
-            grad_dir[i, j] = (grad_dir[i, j] - radial * mu[i, j]) / norm[i]
-        if not with_kappa:
-            grad_kappa[i] = 0.0
-            continue
-        # through q = 1 - w and the implicit dw/dkappa, plus dKL/dkappa = kappa A'
-        q = omw[i]
-        d_omw = -pole * (grad_z[i, 0] - g_dot_u * u[0])
-        if q > 0:
-            rest = 0.0
-            for j in range(1, d):
-                rest += (grad_z[i, j] - g_dot_u * u[j]) * y[i, j]
-            d_omw += rest * (1 - q) / (q * (2 - q))
-        dw = _dw_dkappa_one(q, kappa[i], mean_w[i], d, window, nodes, weights)
-        grad_kappa[i] = -d_omw * dw + grad_kl[i] * kappa[i] * d_mean_w[i]
-    return grad_dir, grad_kappa

@@ -56,7 +56,6 @@ from torch.distributions import Distribution, Independent, Normal, constraints, 
 
 from hvae._validation import check_choice, check_int, check_number, fail
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
-from hvae.fused import vmf_rsample_kl
 
 __all__ = ["LATENTS", "LIKELIHOODS", "PointMass", "Terms", "VAE"]
 
@@ -363,12 +362,7 @@ class VAE(nn.Module):
 
     def _sample_with_kl(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One reparameterised draw z ~ q(z|x) and KL(q(z|x) || p(z)), per example, from the
-        encoder features ``h``."""
-        if self.spherical and h.dim() == 2:
-            # the same draw and KL as the generic path below, in one autograd node (hvae.fused):
-            # on the CPU the generic path spends most of its time dispatching small operators
-            loc = self.loc_head(h)
-            return vmf_rsample_kl(loc, self._concentration(h, loc))
+        encoder features ``h`` (for the S-VAE through the operators of :mod:`hvae.ops`)."""
         q = self._posterior(*self._heads(h))
         return q.rsample(), self.kl(q)
 

@@ -14,6 +14,33 @@ tests/test_ops.py.
     :math:`\partial_x R = 1 - R^2 - (2v+1)R/x` (method: :mod:`hvae.special`). Differentiable
     in ``x`` through its first five outputs (:math:`\partial_x L = R`,
     :math:`\partial_x(x - L) = 1 - R`); the two derivative outputs are not differentiable.
+
+``hvae::vmf_rsample(loc, kappa, seed, exact) -> (z, omw)``
+    One draw of :math:`\mathrm{vMF}(\mu_i, \kappa_i)` per row of unit ``loc`` (n, d): the
+    Gaussian block, :math:`1 - w` by Wood's sampler (or the exact inverse CDF for d = 3) and
+    the Householder reflection (:func:`hvae.sampling.sample_vmf`). Differentiable in ``loc``
+    (exactly) and ``kappa`` (implicit reparameterisation, through ``hvae::dw_dkappa``); ``omw``
+    is returned for diagnostics and carries no gradient. ``vmap`` rule: a batched seed
+    (``randomness="different"``) draws the batch at once, an unbatched one gives every entry
+    the same random numbers.
+
+``hvae::sample_one_minus_w(kappa, d, seed) -> omw``
+    :math:`1 - w` by Wood's sampler alone (:func:`hvae.sampling.sample_one_minus_w`, which
+    attaches the implicit gradient).
+
+``hvae::dw_dkappa(omw, kappa, mean_w, d) -> dw``
+    :math:`\partial w/\partial\kappa` at the draws, the quadrature of :mod:`hvae.sampling`.
+
+The samplers take a 64-bit ``seed`` tensor, which :mod:`hvae.sampling` draws from the caller's
+generator (or torch's default one, so ``torch.manual_seed`` fixes every draw), and draw their
+random numbers from a generator of their own seeded with it: the same numbers in the same
+order and shapes on every device, so that the CPU kernel and the array kernel run on the CPU
+give the same draws. Each ``autograd.Function`` wrapper (``*_function``) carries the same
+formula as the operator's registration, for ``torch.func.grad`` (pytorch/pytorch#168393).
+
+Not yet done here (issue 12): the CUDA kernel of Wood's sampler still checks for rejected
+rows after every round (a host synchronisation per round), and the kernels check their
+arguments with one synchronisation per call.
 """
 
 from __future__ import annotations
@@ -27,7 +54,14 @@ from torch import Tensor
 from hvae import _array_kernels, _kernels
 from hvae._validation import fail
 
-__all__ = ["bessel_terms", "bessel_terms_function"]
+__all__ = [
+    "bessel_terms",
+    "bessel_terms_function",
+    "dw_dkappa",
+    "sample_one_minus_w",
+    "vmf_rsample",
+    "vmf_rsample_function",
+]
 
 _Seven = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 
@@ -109,3 +143,209 @@ def _bessel_terms_vmap(info, in_dims, v: Tensor, x: Tensor):
     elif v.dim() > 0:
         v = v.expand(x.shape)
     return bessel_terms(v, x), (0,) * 7
+
+
+# --- the sampler -------------------------------------------------------------------------------
+#
+# The random numbers come from a torch.Generator seeded with the operator's ``seed`` argument
+# (drawn by the caller from its own generator), on the operator's device: both kernels draw the
+# same numbers in the same order and shapes, so on the CPU they give the same draws.
+
+
+def _generator(seed: Tensor, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def _check_kappa(kappa: Tensor) -> None:
+    if not bool(((kappa > 0) & (kappa < math.inf)).all()):  # NaN fails both
+        bad = kappa[~((kappa > 0) & (kappa < math.inf))].reshape(-1)[0]
+        raise fail("kappa", "positive and finite", float(bad))
+
+
+def _wood_cpu(kappa: Tensor, d: int, first_eps: np.ndarray, gen) -> Tensor:
+    """Wood's rounds as compiled loops, the random numbers drawn as
+    :func:`hvae._array_kernels.wood_one_minus_w` draws them."""
+    flat = np.ascontiguousarray(kappa.numpy())
+    eps = np.ascontiguousarray(first_eps.reshape(-1, 1))
+    out = np.empty_like(flat)
+    pending = np.arange(flat.shape[0])
+    for _ in range(_array_kernels.MAX_ROUNDS):
+        u = torch.rand(eps.shape, dtype=torch.float64, generator=gen).numpy()
+        pending = _kernels.wood_round(flat, d, pending, eps, u, out)
+        if pending.shape[0] == 0:
+            return torch.from_numpy(out)
+        shape = (pending.shape[0], _array_kernels.proposals_per_entry(pending.shape[0]))
+        z, gamma = _array_kernels.symmetric_normal_gamma(shape, d, "cpu", gen)
+        eps = _kernels.symmetric_beta(z.numpy(), gamma.numpy())
+    raise RuntimeError(f"Wood's sampler did not finish in {_array_kernels.MAX_ROUNDS} rounds")
+
+
+@torch.library.custom_op("hvae::sample_one_minus_w", mutates_args=())
+def sample_one_minus_w(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
+    """1 - w of one vMF draw per entry of 1-D float64 ``kappa`` by Wood's rejection sampler
+    (d ambient, >= 2); not differentiable (:func:`hvae.sampling.attach_implicit_gradient`)."""
+    return _sample_one_minus_w_arrays(kappa, d, seed)
+
+
+def _sample_one_minus_w_arrays(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
+    """The operator's kernel for devices other than the CPU (the CUDA path)."""
+    _check_kappa(kappa)
+    gen = _generator(seed, kappa.device)
+    first = _array_kernels.symmetric_beta(kappa.shape, d, kappa.device, gen)
+    return _array_kernels.wood_one_minus_w(kappa, d, first, gen)
+
+
+@sample_one_minus_w.register_kernel("cpu")
+def _sample_one_minus_w_cpu(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
+    _check_kappa(kappa)
+    gen = _generator(seed, kappa.device)
+    z, gamma = _array_kernels.symmetric_normal_gamma(kappa.shape, d, "cpu", gen)
+    return _wood_cpu(kappa, d, _kernels.symmetric_beta(z.numpy(), gamma.numpy()), gen)
+
+
+@sample_one_minus_w.register_fake
+def _sample_one_minus_w_fake(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
+    return torch.empty_like(kappa)
+
+
+@torch.library.custom_op("hvae::dw_dkappa", mutates_args=())
+def dw_dkappa(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tensor:
+    r""":math:`\partial w/\partial\kappa` at draws ``omw`` = 1 - w (float64 tensors of one
+    shape, ``mean_w`` = :math:`A_d(\kappa)`) by implicit reparameterisation: the quadrature of
+    :mod:`hvae.sampling`. Not differentiable."""
+    return _array_kernels.dw_dkappa(omw, kappa, mean_w, d)
+
+
+@dw_dkappa.register_kernel("cpu")
+def _dw_dkappa_cpu(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tensor:
+    flat = (np.ascontiguousarray(a.reshape(-1).numpy()) for a in (omw, kappa, mean_w))
+    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
+    out = _kernels.dw_dkappa(*flat, d, _kernels.QUAD_WINDOW, nodes, weights)
+    return torch.from_numpy(out).reshape(omw.shape)
+
+
+@dw_dkappa.register_fake
+def _dw_dkappa_fake(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tensor:
+    return torch.empty_like(omw)
+
+
+@torch.library.custom_op("hvae::vmf_rsample", mutates_args=())
+def vmf_rsample(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool) -> tuple[Tensor, Tensor]:
+    r"""One draw of :math:`\mathrm{vMF}(\mu_i, \kappa_i)` per row: ``loc`` (n, d) unit rows
+    (float32 or float64), ``kappa`` (n,) float64; ``exact`` inverts the CDF (d = 3 only),
+    otherwise Wood's sampler. Returns ``(z, omw)``: draws (n, d) of ``loc``'s dtype, and
+    1 - w (n,) float64 (not differentiable). The method is :func:`hvae.sampling.sample_vmf`'s."""
+    return _vmf_rsample_arrays(loc, kappa, seed, exact)
+
+
+def _vmf_rsample_arrays(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
+                        ) -> tuple[Tensor, Tensor]:
+    """The operator's kernel for devices other than the CPU (the CUDA path)."""
+    _check_kappa(kappa)
+    gen = _generator(seed, loc.device)
+    g = torch.randn(loc.shape, dtype=loc.dtype, device=loc.device, generator=gen)
+    rest_norm = torch.linalg.vector_norm(g[:, 1:].to(torch.float64), dim=-1)
+    if exact:
+        omw = _array_kernels.exact_one_minus_w_d3(kappa, gen)
+    else:
+        first = _array_kernels.beta_from_gaussian(g[:, 0].to(torch.float64), rest_norm)
+        omw = _array_kernels.wood_one_minus_w(kappa, loc.shape[1], first, gen)
+    return _array_kernels.reflect(loc, g, rest_norm, omw), omw
+
+
+@vmf_rsample.register_kernel("cpu")
+def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
+                     ) -> tuple[Tensor, Tensor]:
+    _check_kappa(kappa)
+    gen = _generator(seed, loc.device)
+    g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen).to(torch.float64).numpy()
+    rest_norm, first = _kernels.split_gaussian(g)
+    if exact:
+        omw = _array_kernels.exact_one_minus_w_d3(kappa, gen)
+    else:
+        omw = _wood_cpu(kappa, loc.shape[1], first, gen)
+    loc64 = np.ascontiguousarray(loc.to(torch.float64).numpy())
+    z = _kernels.reflect(loc64, g, rest_norm, omw.numpy(), 0.0)[0]
+    return torch.from_numpy(z).to(loc.dtype), omw
+
+
+@vmf_rsample.register_fake
+def _vmf_rsample_fake(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool):
+    return torch.empty_like(loc), torch.empty_like(kappa)
+
+
+def _vmf_setup_context(ctx, inputs, output) -> None:
+    loc, kappa, _, _ = inputs
+    z, omw = output
+    ctx.save_for_backward(loc, kappa, z, omw)
+    ctx.mark_non_differentiable(omw)
+
+
+def _vmf_backward(ctx, grad_z, _grad_omw):
+    r"""The gradients of :math:`z = H(\mu) y(1 - w)` (see :class:`hvae.sampling` on the
+    reflection): with :math:`u = s e_1 - \mu`, :math:`n = \|u\|^2`, :math:`c = 2\langle u,
+    y\rangle / n` and upstream :math:`G`, :math:`\partial L/\partial y = G - (2\langle G,
+    u\rangle/n) u`, :math:`\partial L/\partial\mu = c G + (2\langle G,u\rangle/n) y - 2s\langle
+    G, u\rangle (c/n) e_1`, and through :math:`q = 1 - w` by implicit reparameterisation."""
+    loc, kappa, z, omw = ctx.saved_tensors
+    pole, u, u_norm2 = _array_kernels.pole_and_axis(loc)
+    y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
+    coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
+    g_dot_u = 2 * (grad_z * u).sum(-1, keepdim=True) / u_norm2
+    grad_loc = grad_kappa = None
+    if ctx.needs_input_grad[0]:
+        grad_loc = coef * grad_z + g_dot_u * y
+        grad_loc = torch.cat([grad_loc[:, :1] - pole * g_dot_u * coef, grad_loc[:, 1:]], -1)
+    if ctx.needs_input_grad[1]:
+        grad_y = grad_z - g_dot_u * u
+        rest = (grad_y[:, 1:] * y[:, 1:]).sum(-1).to(torch.float64)
+        d_omw = (-(pole * grad_y[:, :1]).squeeze(-1).to(torch.float64)
+                 + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
+        d = loc.shape[-1]
+        # (the autograd.Function route: torch.func.grad runs this backward too)
+        mean_w = bessel_terms_function(torch.tensor(0.5 * d - 1, dtype=torch.float64,
+                                                    device=kappa.device), kappa.detach())[1]
+        grad_kappa = -d_omw * dw_dkappa(omw, kappa.detach(), mean_w.detach(), d)
+    return grad_loc, grad_kappa, None, None
+
+
+vmf_rsample.register_autograd(_vmf_backward, setup_context=_vmf_setup_context)
+
+
+class _VmfRsampleFunction(torch.autograd.Function):
+    """:func:`vmf_rsample` with the same autograd formula as an ``autograd.Function``, for
+    ``torch.func.grad`` (pytorch/pytorch#168393)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool):
+        return vmf_rsample(loc, kappa, seed, exact)
+
+    setup_context = staticmethod(_vmf_setup_context)
+    backward = staticmethod(_vmf_backward)
+
+
+def vmf_rsample_function(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
+                         ) -> tuple[Tensor, Tensor]:
+    """:func:`vmf_rsample` differentiable under ``torch.autograd``, ``torch.func.grad``,
+    ``vmap`` and ``torch.compile`` (what :func:`hvae.sampling.sample_vmf` calls)."""
+    return _VmfRsampleFunction.apply(loc, kappa, seed, exact)
+
+
+@vmf_rsample.register_vmap
+def _vmf_rsample_vmap(info, in_dims, loc, kappa, seed, exact):
+    """A batched seed (``vmap(..., randomness="different")``) draws the whole batch in one
+    call from its first seed: independent draws for every entry. An unbatched seed (drawn
+    outside, or ``randomness="same"``) gives every batch entry the same random numbers."""
+    loc_dim, kappa_dim, seed_dim, _ = in_dims
+    size = info.batch_size
+    loc = loc.movedim(loc_dim, 0) if loc_dim is not None else loc.expand(size, *loc.shape)
+    kappa = (kappa.movedim(kappa_dim, 0) if kappa_dim is not None
+             else kappa.expand(size, *kappa.shape))
+    if seed_dim is not None:
+        z, omw = vmf_rsample(loc.reshape(-1, loc.shape[-1]), kappa.reshape(-1),
+                             seed.movedim(seed_dim, 0)[0], exact)
+        return (z.reshape(loc.shape), omw.reshape(kappa.shape)), (0, 0)
+    draws = [vmf_rsample(loc[i], kappa[i], seed, exact) for i in range(size)]
+    return (torch.stack([z for z, _ in draws]), torch.stack([w for _, w in draws])), (0, 0)

@@ -43,12 +43,10 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
 import torch
 
-from hvae import _kernels
+from hvae import _array_kernels, ops
 from hvae._validation import check_choice, fail
-from hvae.special import bessel_terms
 
 __all__ = [
     "METHODS",
@@ -67,7 +65,6 @@ __all__ = [
 #: (Wood 1994), ``"exact"`` (inverse CDF, d = 3 only), ``"inverse_cdf"`` (a grid; approximate,
 #: accurate only up to :func:`inverse_cdf_max_kappa`).
 METHODS = ("auto", "rejection", "exact", "inverse_cdf")
-_MAX_ROUNDS = 10_000
 # cells of the inverse-CDF grid per standard deviation of w below which it is inaccurate
 _CELLS_PER_SD = 8
 
@@ -76,151 +73,8 @@ class GridResolutionWarning(UserWarning):
     """``method="inverse_cdf"`` was asked for a kappa its grid does not resolve."""
 
 
-def _beta_from_gaussian(first: torch.Tensor, rest_norm: torch.Tensor) -> torch.Tensor:
-    r"""(1 + t)/2 for t = g_1/|g|, g standard Gaussian in R^d: a Beta((d-1)/2, (d-1)/2) draw.
-
-    The first coordinate t of a uniform point of :math:`S^{d-1}` has density
-    :math:`\propto (1-t^2)^{(d-3)/2}`, and it is independent of the direction of the other
-    coordinates. Written so that nothing cancels when t is near -1 (``first = g_1``,
-    ``rest_norm`` = :math:`|g_{2:d}|`). On the CPU, :func:`hvae._kernels.split_gaussian` and
-    :func:`hvae._kernels.symmetric_beta` compute the same.
-    """
-    r = torch.hypot(first, rest_norm)
-    return torch.where(first >= 0, (r + first) / (2 * r), rest_norm**2 / (2 * r * (r - first)))
-
-
-def _symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tensor:
-    r"""Beta((d-1)/2, (d-1)/2) draws (float64) as :math:`(1 + Z/\sqrt{Z^2 + V})/2`.
-
-    :math:`Z` standard normal and :math:`V = 2\,\mathrm{Gamma}(\frac{d-1}{2}) \sim \chi^2_{d-1}`:
-    the first coordinate of a uniform point of :math:`S^{d-1}` (see
-    :func:`_beta_from_gaussian`), one Gamma draw per variate instead of two.
-    """
-    z = torch.randn(shape, dtype=torch.float64, device=device, generator=generator)
-    alpha = torch.full(shape, 0.5 * (d - 1), dtype=torch.float64, device=device)
-    gamma = torch._standard_gamma(alpha, generator=generator)
-    if z.device.type == "cpu":  # small arrays: a compiled loop beats a dozen operator calls
-        return torch.from_numpy(_kernels.symmetric_beta(z.numpy(), gamma.numpy()))
-    return _beta_from_gaussian(z, torch.sqrt(2 * gamma))
-
-
-def wood_envelope(kappa: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""Wood's (1994) envelope parameters :math:`(b, x_0, c)` for the vMF on :math:`S^{d-1}`
-    (d ambient), :math:`m = d - 1`:
-
-    .. math:: b = \frac{m}{2\kappa + \sqrt{4\kappa^2 + m^2}}
-                = \frac{\sqrt{4\kappa^2+m^2} - 2\kappa}{m},\quad
-              x_0 = \frac{1-b}{1+b},\quad c = \kappa x_0 + m\log(1 - x_0^2).
-
-    Differentiable in ``kappa`` (a float64 tensor).
-    """
-    m = d - 1
-    # the closed form overflows (4 kappa^2) past 1.3e154: there, with s = m / (2 kappa),
-    # b = s / (1 + sqrt(1 + s^2)), exact to rounding (as hvae._kernels._wood_b)
-    large = kappa >= _kernels.LARGE_KAPPA
-    k_small = torch.where(large, 1.0, kappa)
-    s = 0.5 * m / torch.where(large, kappa, 1.0)
-    b = torch.where(large, s / (1 + torch.sqrt(1 + s * s)),
-                    m / (2 * k_small + torch.sqrt(4 * k_small * k_small + m * m)))
-    x0 = (1 - b) / (1 + b)
-    c = kappa * x0 + m * torch.log(4 * b / (1 + b) ** 2)  # 1 - x0^2 = 4b / (1+b)^2
-    return b, x0, c
-
-
-def _wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None = None,
-                      generator=None) -> torch.Tensor:
-    r"""1 - w by Wood's (1994) rejection sampler, vectorised over ``kappa`` (float64).
-
-    Proposal: :math:`\varepsilon \sim \mathrm{Beta}(\frac{d-1}{2}, \frac{d-1}{2})`,
-    :math:`w = \frac{1 - (1+b)\varepsilon}{1 - (1-b)\varepsilon}`, so
-    :math:`1 - w = \frac{2b\varepsilon}{1 - (1-b)\varepsilon}`, with the envelope parameter in its
-    cancellation-free form :math:`b = (d-1) / (2\kappa + \sqrt{4\kappa^2 + (d-1)^2})`.
-    Accept when :math:`\log u \le \kappa (w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`,
-    :math:`x_0 = \frac{1-b}{1+b}` (:func:`wood_envelope`; on the CPU the compiled
-    :func:`hvae._kernels.wood_round` evaluates the same formulas).
-
-    ``first_eps`` (optional, same shape as ``kappa``) are the first round's Beta draws. Later
-    rounds draw several proposals for each still-rejected entry and keep the first accepted (the
-    acceptance probability is at least 0.65), so that even 10^6 draws need only a few rounds.
-    """
-    if kappa.device.type == "cpu":
-        return _wood_cpu(kappa, d, first_eps, generator)
-    return _wood_torch(kappa, d, first_eps, generator)
-
-
-def _wood_cpu(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None,
-              generator=None) -> torch.Tensor:
-    """Wood's rounds as compiled loops (:func:`hvae._kernels.wood_round`), the random numbers
-    drawn by torch in the order and shapes of :func:`_wood_torch`, so both give the same draws."""
-    flat = np.ascontiguousarray(kappa.reshape(-1).numpy(), dtype=np.float64)
-    if first_eps is None:
-        first_eps = _symmetric_beta(flat.shape, d, kappa.device, generator)
-    eps = np.ascontiguousarray(first_eps.reshape(-1, 1).numpy(), dtype=np.float64)
-    out = np.empty_like(flat)
-    pending = np.arange(flat.shape[0])
-    for _ in range(_MAX_ROUNDS):
-        u = torch.rand(eps.shape, dtype=torch.float64, generator=generator).numpy()
-        pending = _kernels.wood_round(flat, d, pending, eps, u, out)
-        if pending.shape[0] == 0:
-            return torch.from_numpy(out).reshape(kappa.shape)
-        eps = _symmetric_beta((pending.shape[0], _per_entry(pending.shape[0])), d,
-                              kappa.device, generator).numpy()
-    raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
-
-
-def _per_entry(pending: int) -> int:
-    """Proposals per still-rejected entry in the rounds after the first: few pending entries
-    make a round cost more than its proposals, so draw more of them."""
-    return 2 if pending >= 1024 else 4
-
-
-def _wood_torch(kappa: torch.Tensor, d: int, first_eps: torch.Tensor | None,
-                generator=None) -> torch.Tensor:
-    """Wood's rounds vectorised in torch (any device)."""
-    m = d - 1
-
-    def proposals(params, eps):
-        """1 - w of the proposals ``eps`` and whether each is accepted."""
-        k, b, x0, one_minus_x0, log1p_x0 = params
-        omw = 2 * b * eps / (1 - (1 - b) * eps)
-        log_accept = k * (one_minus_x0 - omw) + m * (torch.log1p(x0 * omw / one_minus_x0)
-                                                    - log1p_x0)
-        u = torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
-                       generator=generator)
-        return omw, torch.log(u) <= log_accept
-
-    flat = kappa.reshape(-1).contiguous()
-    b, x0, _ = wood_envelope(flat, d)
-    params = (flat, b, x0, 2 * b / (1 + b), torch.log1p(x0))
-    if first_eps is None:
-        first_eps = _symmetric_beta(flat.shape, d, kappa.device, generator)
-    # first round: one proposal per entry, written everywhere, kept where accepted
-    out, accepted = proposals(params, first_eps.reshape(-1))
-    pending = torch.nonzero(~accepted)[:, 0]
-    # later rounds: several proposals for each still-rejected entry, the first accepted kept
-    for _ in range(_MAX_ROUNDS):
-        if pending.shape[0] == 0:
-            return out.reshape(kappa.shape)
-        eps = _symmetric_beta((pending.shape[0], _per_entry(pending.shape[0])), d,
-                              kappa.device, generator)
-        omw, accepted = proposals([a[pending][:, None] for a in params], eps)
-        done = accepted.any(-1)
-        first = (accepted * 1).argmax(-1)  # the first accepted proposal of each entry
-        out[pending[done]] = omw[torch.arange(omw.shape[0], device=kappa.device), first][done]
-        pending = pending[~done]
-    raise RuntimeError(f"Wood's sampler did not finish in {_MAX_ROUNDS} rounds")
-
-
-def _exact_one_minus_w_d3(kappa: torch.Tensor, generator=None) -> torch.Tensor:
-    r"""1 - w for d = 3 by inverting the CDF exactly (differentiable in ``kappa``).
-
-    For d = 3 the marginal is :math:`\kappa e^{\kappa w} / (2\sinh\kappa)`, whose inverse CDF is
-    :math:`w = 1 + \log(u + (1-u)e^{-2\kappa})/\kappa`. Written with :math:`u' = 1 - u`,
-    :math:`1 - w = -\operatorname{log1p}(u' \operatorname{expm1}(-2\kappa)) / \kappa`, which is
-    accurate for :math:`\kappa` from 1e-8 to 1e8.
-    """
-    u = torch.rand(kappa.shape, dtype=kappa.dtype, device=kappa.device, generator=generator)
-    return -torch.log1p(u * torch.expm1(-2 * kappa)) / kappa
+#: Wood's envelope parameters (b, x0, c); the sampler's kernels use the same function.
+wood_envelope = _array_kernels.wood_envelope
 
 
 def grid_cdf(kappa: torch.Tensor, d: int, grid_size: int = 4096
@@ -315,7 +169,6 @@ def sample_one_minus_w(
     method: str = "auto",
     grid_size: int = 4096,
     generator: torch.Generator | None = None,
-    first_eps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draw :math:`1 - w`, :math:`w = \langle\mu, z\rangle`, for a vMF draw :math:`z`.
 
@@ -323,14 +176,14 @@ def sample_one_minus_w(
         kappa: concentrations, float64 tensor of the batch shape, all > 0.
         d: ambient dimension (>= 2).
         sample_shape: leading shape of the draws; the result has shape sample_shape + kappa.shape.
-        method: ``"rejection"`` (Wood 1994), ``"exact"`` (inverse CDF, d = 3 only),
-            ``"inverse_cdf"`` (numeric inverse CDF on a grid of ``grid_size`` cells; approximate,
-            accurate only for kappa <= :func:`inverse_cdf_max_kappa` and never for d = 2, with a
+        method: ``"rejection"`` (Wood 1994, the operator ``hvae::sample_one_minus_w``),
+            ``"exact"`` (inverse CDF, d = 3 only), ``"inverse_cdf"`` (numeric inverse CDF on a
+            grid of ``grid_size`` cells; approximate, accurate only for kappa <=
+            :func:`inverse_cdf_max_kappa` and never for d = 2, with a
             :class:`GridResolutionWarning` otherwise), or ``"auto"``: exact for d = 3,
             rejection otherwise.
-        generator: optional ``torch.Generator`` for reproducible draws.
-        first_eps: optional Beta((d-1)/2, (d-1)/2) draws (shape sample_shape + kappa.shape) for
-            the rejection sampler's first round; see :func:`sample_vmf`.
+        generator: optional ``torch.Generator`` for reproducible draws (the rejection sampler
+            takes one 64-bit seed from it).
 
     Returns:
         float64 tensor of 1 - w in [0, 2], differentiable in ``kappa`` (exactly for ``"exact"``,
@@ -342,91 +195,47 @@ def sample_one_minus_w(
                    "exists only for d = 3)", method)
     shape = torch.Size(sample_shape) + kappa.shape
     if method == "exact" or (method == "auto" and d == 3):
-        return _exact_one_minus_w_d3(kappa.expand(shape), generator)
+        return _array_kernels.exact_one_minus_w_d3(kappa.expand(shape), generator)
     with torch.no_grad():
         if method == "inverse_cdf":
             _warn_if_unresolved(kappa, d, grid_size)
             omw = _grid_one_minus_w(kappa.detach(), d, torch.Size(sample_shape), grid_size,
                                     generator)
         else:
-            omw = _wood_one_minus_w(kappa.detach().expand(shape), d, first_eps, generator)
+            flat = kappa.detach().expand(shape).reshape(-1)
+            omw = ops.sample_one_minus_w(flat, d, _seed(generator)).reshape(shape)
     return attach_implicit_gradient(omw, kappa.expand(shape), d)
 
 
-def _dw_dkappa_kernel(xp, omw, kappa, mean_w, d: int):
-    """dw/dkappa at the draws, for numpy or torch arrays (``xp``) of one shape; see module doc."""
-    # np.minimum/np.maximum: ndarray.clip costs several times more on small arrays
-    at_least, at_most = (np.maximum, np.minimum) if xp is np else (torch.clamp_min,
-                                                                     torch.clamp_max)
-    omw = at_least(omw, 1e-300)
-    theta_w = 2 * xp.arcsin(at_most(xp.sqrt(0.5 * omw), 1.0))
-    sin_w2 = omw * (2 - omw)
-    # mode of exp(l(theta)) and the local width there (1 / sqrt(-l''))
-    # (past LARGE_KAPPA, 4 kappa^2 would overflow: the same ratio in s = (d - 2) / (2 kappa))
-    large = kappa >= _kernels.LARGE_KAPPA
-    k_small, k_large = xp.where(large, 1.0, kappa), xp.where(large, kappa, 1.0)
-    s = 0.5 * (d - 2) / k_large
-    cos_mode = at_most(xp.where(large, 1 / (s + xp.sqrt(1 + s * s)), 2 * k_small / (
-        (d - 2) + xp.sqrt((d - 2) ** 2 + 4 * k_small * k_small))), 1.0)
-    sin2_mode = (1 - cos_mode) * (1 + cos_mode)
-    curvature = kappa * cos_mode + (d - 2) / xp.where(sin2_mode > 0, sin2_mode, math.inf)
-    width = _kernels.QUAD_WINDOW / xp.sqrt(at_least(curvature, 1e-300))
-    towards_pole = theta_w <= xp.arccos(cos_mode)  # integrate over [theta_w - L, theta_w]
-    # the window is measured at the mode; where it reaches most of the way to the end of the
-    # side (flat tails, e.g. d = 3 near theta = pi) take the whole side instead
-    side = xp.where(towards_pole, theta_w, math.pi - theta_w)
-    length = xp.where(width >= 0.5 * side, side, width)
-    # step direction along theta: -1 towards the pole ([theta_w - L, theta_w], counted
-    # positive), +1 away from it ([theta_w, theta_w + L], counted negative)
-    sign = 1 - 2 * towards_pole
-    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
-    if xp is torch:
-        nodes, weights = (torch.as_tensor(a, device=omw.device) for a in (nodes, weights))
-    # integrand at theta = theta_w - sign L (x + 1)/2, x the nodes on [-1, 1], in terms of
-    # s = sin^2(theta/2): cos(theta) - A = (1 - A) - 2 s and l(theta) - l(theta_w) =
-    # -2 kappa s + kappa (1 - w) + (d-2)/2 [log(s (1 - s)) - log(sin^2(theta_w) / 4)]
-    half_step = (0.25 * sign) * length
-    s = xp.sin(0.5 * theta_w[..., None] + half_step[..., None] * (nodes + 1)) ** 2
-    log_ratio = (-2 * kappa)[..., None] * s + (kappa * omw)[..., None]
-    if d > 2:
-        log_ratio = log_ratio + (0.5 * (d - 2)) * (
-            xp.log(s * (1 - s)) - xp.log(0.25 * sin_w2)[..., None])
-    integral = (xp.exp(log_ratio) * ((1 - mean_w)[..., None] - 2 * s)) @ weights
-    return (-0.5 * sign * length) * xp.sqrt(sin_w2) * integral
+def _seed(generator: torch.Generator | None) -> torch.Tensor:
+    """A 64-bit seed for an operator's own generator, drawn from ``generator`` (or torch's
+    default one), so that ``torch.manual_seed`` still fixes every draw."""
+    return torch.randint(0, 2**63 - 1, (), generator=generator)
 
 
-def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int,
-               mean_w: torch.Tensor | None = None) -> torch.Tensor:
-    """The implicit derivative dw/dkappa at the draws (float64 tensors, no autograd).
-
-    Runs the compiled loop of :mod:`hvae._kernels` on the CPU (a batch of small quadratures:
-    array code would be dispatch-bound), :func:`_dw_dkappa_kernel` in torch elsewhere.
-    """
-    if mean_w is None:
-        mean_w = bessel_terms(0.5 * d - 1, kappa).ratio  # A_d(kappa) = I_{d/2} / I_{d/2-1}
-    omw, kappa, mean_w = torch.broadcast_tensors(omw, kappa.detach(), mean_w.detach())
-    if omw.device.type == "cpu":
-        flat = (np.ascontiguousarray(a.numpy(), dtype=np.float64).reshape(-1)
-                for a in (omw, kappa, mean_w))
-        nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
-        out = _kernels.dw_dkappa(*flat, d, _kernels.QUAD_WINDOW, nodes, weights)
-        return torch.from_numpy(out).reshape(omw.shape)
-    return _dw_dkappa_kernel(torch, omw, kappa, mean_w, d)
+def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
+    """The implicit derivative dw/dkappa at the draws (float64 tensors of one shape, no
+    autograd): the operator ``hvae::dw_dkappa``, with A_d(kappa) from the Bessel operator."""
+    order = torch.tensor(0.5 * d - 1, dtype=torch.float64, device=kappa.device)
+    return ops.dw_dkappa(omw, kappa, ops.bessel_terms(order, kappa)[1], d)
 
 
 class _ImplicitOneMinusW(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, omw: torch.Tensor, kappa: torch.Tensor, d: int):
-        ctx.save_for_backward(omw, kappa)
-        ctx.d = d
+    def forward(omw: torch.Tensor, kappa: torch.Tensor, d: int):
         return omw.clone()
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        omw, kappa, d = inputs
+        ctx.save_for_backward(omw, kappa)
+        ctx.d = d
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         omw, kappa = ctx.saved_tensors
-        with torch.no_grad():
-            d_omw = -_dw_dkappa(omw, kappa, ctx.d)
-        return None, grad_out * d_omw, None
+        return None, -grad_out * _dw_dkappa(omw, kappa.expand(omw.shape), ctx.d), None
 
 
 def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
@@ -477,7 +286,6 @@ def sample_vmf(
     sample_shape: torch.Size = torch.Size(),
     method: str = "auto",
     generator: torch.Generator | None = None,
-    mean_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draws of :math:`\mathrm{vMF}_d(\mu, \kappa)`, shape sample_shape + batch + (d,).
 
@@ -489,7 +297,9 @@ def sample_vmf(
     :math:`s e_1` and :math:`\mu`, carries it to :math:`\mu`. Taking :math:`s = -1` when
     :math:`\mu_1 \ge 0` and :math:`+1` otherwise makes :math:`\|u\|^2 = 2 + 2|\mu_1| \ge 2`,
     so the reflection is well conditioned at :math:`\mu = \pm e_1`. Cost O(n d), no d x d
-    matrix, and the Gaussian block is reused in place when no gradient is needed.
+    matrix. The draw, the reflection and their backward (through :math:`\mu` exactly, through
+    :math:`\kappa` by implicit reparameterisation) are one operator, ``hvae::vmf_rsample``
+    (:mod:`hvae.ops`), which takes a 64-bit seed drawn from ``generator``.
 
     Half precision (float16, bfloat16) is drawn in float32 around :math:`\mu/\|\mu\|` and
     rounded once to ``loc``'s dtype: a unit vector rounded coordinate-wise to unit roundoff
@@ -501,8 +311,6 @@ def sample_vmf(
         loc: unit mean directions (batch + (d,)), any float dtype; the draws have its dtype.
         kappa: concentrations, float64, batch shape.
         sample_shape, method, generator: as in :func:`sample_one_minus_w`.
-        mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
-            implicit gradient needs it and otherwise computes it.
     """
     work = torch.promote_types(loc.dtype, torch.float32)
     if work != loc.dtype:
@@ -510,84 +318,30 @@ def sample_vmf(
         # rescale in float32 (the norm held constant: the gradient is loc's up to 1 +- u)
         loc_w = loc.to(work)
         loc_w = loc_w / torch.linalg.vector_norm(loc_w.detach(), dim=-1, keepdim=True)
-        return sample_vmf(loc_w, kappa, sample_shape, method, generator, mean_w).to(loc.dtype)
+        return sample_vmf(loc_w, kappa, sample_shape, method, generator).to(loc.dtype)
+    check_choice(method, "method", METHODS)
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
-    with torch.no_grad():
-        g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
-        rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
-        first_eps = None
-        if method == "rejection" or (method == "auto" and d != 3):
-            first_eps = _beta_from_gaussian(g[..., 0].to(torch.float64), rest_norm)
-        # kappa detached: the gradient comes from _VmfDraw, not from an implicit-gradient node
-        omw = sample_one_minus_w(kappa.detach(), d, sample_shape, method, generator=generator,
-                                 first_eps=first_eps)
-    if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
-        return _VmfDraw.apply(loc, kappa, g, rest_norm, omw, mean_w)
-    return _reflect(loc.detach(), g, rest_norm, omw)
+    if method == "inverse_cdf":
+        return _grid_vmf(loc, kappa, sample_shape, generator)
+    if method == "exact" and d != 3:
+        raise fail("method", f"one of {METHODS} other than 'exact' for d = {d} ('exact' "
+                   "exists only for d = 3)", method)
+    exact = method == "exact" or (method == "auto" and d == 3)
+    z, _ = ops.vmf_rsample_function(loc.expand(*shape, d).reshape(-1, d),
+                                    kappa.expand(shape).reshape(-1), _seed(generator), exact)
+    return z.reshape(*shape, d)
 
 
-def _pole_and_axis(loc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """s (batch + (1,)), u = s e1 - loc and |u|^2 = 2 + 2|loc_1| for the reflection."""
-    pole = torch.where(loc[..., :1] < 0, 1.0, -1.0).to(loc.dtype)
-    u = torch.cat([pole - loc[..., :1], -loc[..., 1:]], -1)
-    return pole, u, 2 + 2 * loc[..., :1].abs()
-
-
-def _reflect(loc: torch.Tensor, g: torch.Tensor, rest_norm: torch.Tensor,
-             omw: torch.Tensor) -> torch.Tensor:
-    """z = H y with y = (s w, sqrt(1-w^2) g_rest/|g_rest|), built inside ``g`` (overwritten)."""
-    pole, u, u_norm2 = _pole_and_axis(loc)
-    y = g
-    y[..., 1:] *= (torch.sqrt(omw * (2 - omw)) / rest_norm).to(g.dtype).unsqueeze(-1)
-    y[..., :1] = pole * (1 - omw).to(g.dtype).unsqueeze(-1)
-    coef = (y * u).sum(-1, keepdim=True).mul_(2 / u_norm2)
-    return y.addcmul_(coef, u, value=-1)
-
-
-class _VmfDraw(torch.autograd.Function):
-    r"""z = H(mu) y(1 - w) with a hand-written backward (one node instead of ~25).
-
-    With :math:`u = s e_1 - \mu`, :math:`n = \|u\|^2 = 2 - 2 s\mu_1`,
-    :math:`c = 2\langle u, y\rangle / n` and :math:`z = y - c u`, for an upstream gradient
-    :math:`G`:
-
-    - :math:`\partial L/\partial y = G - (2\langle G, u\rangle / n)\, u` (:math:`H` is
-      symmetric);
-    - :math:`\partial L/\partial\mu = c\,G + (2\langle G,u\rangle/n)\, y
-      - 2 s \langle G, u\rangle (c/n)\, e_1`;
-    - :math:`y = (s(1 - q), \sqrt{q(2-q)}\, t)` with :math:`q = 1 - w` and a fixed unit
-      :math:`t`, so :math:`\partial L/\partial q = -s (\partial L/\partial y)_1
-      + \langle (\partial L/\partial y)_{2:d}, y_{2:d}\rangle (1-q) / (q(2-q))`, and
-      :math:`\partial q/\partial\kappa = -\partial w/\partial\kappa` by implicit
-      reparameterisation (:func:`_dw_dkappa`).
-    """
-
-    @staticmethod
-    def forward(ctx, loc, kappa, g, rest_norm, omw, mean_w):
-        z = _reflect(loc, g, rest_norm, omw)
-        ctx.save_for_backward(loc, kappa, z, omw)
-        ctx.mean_w = None if mean_w is None else mean_w.detach()
-        return z
-
-    @staticmethod
-    def backward(ctx, grad_z):
-        loc, kappa, z, omw = ctx.saved_tensors
-        pole, u, u_norm2 = _pole_and_axis(loc)
-        y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
-        coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
-        g_dot_u = 2 * (grad_z * u).sum(-1, keepdim=True) / u_norm2
-        grad_loc = grad_kappa = None
-        if ctx.needs_input_grad[0]:
-            grad_loc = coef * grad_z + g_dot_u * y
-            grad_loc[..., :1] -= pole * g_dot_u * coef
-            grad_loc = grad_loc.sum_to_size(loc.shape)
-        if ctx.needs_input_grad[1]:
-            grad_y = grad_z - g_dot_u * u
-            rest = (grad_y[..., 1:] * y[..., 1:]).sum(-1).to(torch.float64)
-            d_omw = (-(pole * grad_y[..., :1]).squeeze(-1).to(torch.float64)
-                     + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
-            mean_w = None if ctx.mean_w is None else ctx.mean_w.expand(omw.shape)
-            dw = _dw_dkappa(omw, kappa.expand(omw.shape), loc.shape[-1], mean_w)
-            grad_kappa = (-d_omw * dw).sum_to_size(kappa.shape)
-        return grad_loc, grad_kappa, None, None, None, None
+def _grid_vmf(loc, kappa, sample_shape, generator) -> torch.Tensor:
+    """Draws with ``method="inverse_cdf"``: the grid's 1 - w (with its implicit gradient) put
+    on the sphere by the same reflection, in differentiable torch operations."""
+    d = loc.shape[-1]
+    shape = torch.Size(sample_shape) + kappa.shape
+    g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
+    rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
+    omw = sample_one_minus_w(kappa, d, sample_shape, "inverse_cdf", generator=generator)
+    pole, u, u_norm2 = _array_kernels.pole_and_axis(loc.expand(*shape, d))
+    scale = (torch.sqrt(omw * (2 - omw)) / rest_norm).to(loc.dtype).unsqueeze(-1)
+    y = torch.cat([pole * (1 - omw).to(loc.dtype).unsqueeze(-1), g[..., 1:] * scale], -1)
+    return y - (2 * (y * u).sum(-1, keepdim=True) / u_norm2) * u

@@ -115,6 +115,16 @@ def _check_order(v, minimum: float, strict: bool, what: str) -> torch.Tensor:
     return order
 
 
+def _at_least_one(v, order: torch.Tensor) -> bool:
+    """Whether every order is >= 1, decided in Python for a Python number (no graph break)."""
+    return v >= 1 if isinstance(v, (int, float)) else bool(torch.all(order >= 1))
+
+
+def _minus_one(v, order: torch.Tensor):
+    """v - 1, a Python number when v is one (checked again in Python, not in the graph)."""
+    return v - 1 if isinstance(v, (int, float)) else order - 1
+
+
 def _prepare(v, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
     """Validate and promote to float64 (x keeps its autograd history; its sign is checked in
     the operator's kernels).
@@ -217,8 +227,8 @@ def iv_ratio(v, x: torch.Tensor) -> torch.Tensor:
     (:func:`iv_ratio_derivative`).
     """
     order = _check_order(v, 0.0, True, "iv_ratio is I_v / I_{v-1}")
-    if torch.all(order >= 1):
-        return bessel_terms(order - 1, x)[1]
+    if _at_least_one(v, order):
+        return bessel_terms(_minus_one(v, order), x)[1]
     # orders below 1: one step of the recurrence I_{v-1} = I_{v+1} + (2v/x) I_v
     # 0 at x = 0 without a mask, so that autograd gives the limit slope 1 / (2v) there
     ratio_next = bessel_terms(order, x)[1]
@@ -253,8 +263,8 @@ def iv_ratio_derivative(v, x: torch.Tensor) -> torch.Tensor:
         A tensor of ``x``'s dtype, in :math:`(0, 1/(2v)]` up to rounding; not differentiable.
     """
     order = _check_order(v, 0.0, True, "R is I_v / I_{v-1}")
-    if torch.all(order >= 1):
-        v64, x64, out_dtype = _prepare(order - 1, x)
+    if _at_least_one(v, order):
+        v64, x64, out_dtype = _prepare(_minus_one(v, order), x)
         return ops.bessel_terms(v64, x64.detach())[6].to(out_dtype)
     # below 1: R_v = x / (2v + x r) with r = R_{v+1}, so R_v' = (2v - x^2 r') / (2v + x r)^2
     v64, x64, out_dtype = _prepare(order, x)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hvae import ops
 from hvae.distributions import VonMisesFisher
 from hvae.distributions.constraints import _unit_tolerance, sphere
-from hvae.sampling import _beta_from_gaussian, sample_one_minus_w, sample_vmf
+from hvae.sampling import sample_vmf
 
 F64 = torch.float64
 HALF = (torch.float16, torch.bfloat16)
@@ -83,17 +84,17 @@ def test_half_draws_are_float32_draws_rounded_once(dtype) -> None:
 
 def test_float32_draws_use_the_float32_stream() -> None:
     """float32 input takes the native path, unchanged: its draws are the Householder image of
-    the same random numbers (one float32 Gaussian block, then 1 - w from it), rebuilt here in
-    float64 from those numbers, to float32 accuracy (1e-5)."""
+    the same random numbers (one float32 Gaussian block from the operator's seeded generator,
+    then 1 - w), rebuilt here in float64 from those numbers, to float32 accuracy (1e-5)."""
     d, n = 5, 200
     loc = rounded_unit((d,), torch.float32, seed=3)
     kappa = torch.tensor(20.0, dtype=F64)
     z = sample_vmf(loc, kappa, (n,), generator=torch.Generator().manual_seed(4))
-    gen = torch.Generator().manual_seed(4)
-    g = torch.randn(n, d, dtype=torch.float32, generator=gen)
-    rest = g[:, 1:].norm(dim=-1).double()
-    eps = _beta_from_gaussian(g[:, 0].double(), rest)
-    omw = sample_one_minus_w(kappa, d, (n,), generator=gen, first_eps=eps)
+    seed = torch.randint(0, 2**63 - 1, (), generator=torch.Generator().manual_seed(4))
+    g = torch.randn(n, d, dtype=torch.float32,
+                    generator=torch.Generator().manual_seed(int(seed)))
+    _, omw = ops.vmf_rsample(loc.expand(n, d), kappa.expand(n), seed, False)
+    rest = g[:, 1:].double().norm(dim=-1)
     mu = loc.double()
     pole = 1.0 if mu[0] < 0 else -1.0
     y = torch.cat([(pole * (1 - omw))[:, None],

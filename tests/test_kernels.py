@@ -1,8 +1,9 @@
-"""hvae._kernels: each compiled loop against its array twin (which serves the CUDA path).
+"""Each operator's CPU kernel (hvae._kernels, numba) against its CUDA-path kernel
+(hvae._array_kernels, torch) run on the CPU: same inputs, same seed, same outputs.
 
-The twins are tested against independent references elsewhere (test_sampling: Wood's sampler by
-KS tests, the implicit gradient against mpmath quadrature; test_fused: the fused layer against
-the generic torch path). Here: same inputs, same random numbers, same outputs.
+Both are tested against independent references elsewhere (test_sampling: Wood's sampler by KS
+tests, the implicit gradient against mpmath quadrature; test_special and test_vmf_accuracy:
+the Bessel terms against mpmath).
 """
 
 from __future__ import annotations
@@ -12,60 +13,70 @@ import pytest
 import torch
 
 from hvae import _array_kernels, _kernels, ops
-from hvae.sampling import (
-    _beta_from_gaussian,
-    _dw_dkappa_kernel,
-    _wood_cpu,
-    _wood_torch,
-)
 
 CASES = [(2, 1e-3), (2, 30.0), (3, 1.0), (5, 2.0), (11, 30.0), (100, 1e4), (1000, 1.0)]
+SEED = torch.tensor(12345)
 
 
 @pytest.mark.parametrize("d, kappa", CASES)
 @pytest.mark.parametrize("n", [7, 5000])
-def test_wood_rounds_compiled_and_torch_give_the_same_draws(d: int, kappa: float, n: int):
-    """Same generator seed: the same 1 - w for every entry (the random numbers are drawn in
-    the same order and shapes; 5000 entries exercise both proposal counts of later rounds)."""
+def test_wood_sampler_kernels_give_the_same_draws(d: int, kappa: float, n: int):
+    """Same seed: the same 1 - w for every entry (the random numbers are drawn in the same
+    order and shapes; 5000 entries exercise both proposal counts of later rounds)."""
     k = torch.full((n,), kappa, dtype=torch.float64)
-    compiled = _wood_cpu(k, d, None, torch.Generator().manual_seed(1))
-    arrays = _wood_torch(k, d, None, torch.Generator().manual_seed(1))
+    compiled = ops.sample_one_minus_w(k, d, SEED)
+    arrays = ops._sample_one_minus_w_arrays(k, d, SEED)
     assert torch.allclose(compiled, arrays, rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("d, kappa", CASES)
-def test_implicit_gradient_quadrature_compiled_equals_the_array_version(d: int, kappa: float):
-    """The compiled quadrature and the array kernel (numpy and torch) agree to 1e-11 of the
-    largest |dw/dkappa| (the values cross zero at w = A_d, so relative errors are meaningless
-    there)."""
+def test_vmf_rsample_kernels_give_the_same_draws(d: int, kappa: float, dtype) -> None:
+    """Same seed: the same draws z (float64: 1e-14; float32, where the array kernel reflects in
+    float32 and the compiled one in float64: 1e-6) and the same 1 - w, for Wood's sampler and,
+    at d = 3, the exact one."""
+    gen = torch.Generator().manual_seed(d)
+    loc = torch.nn.functional.normalize(torch.randn(300, d, dtype=dtype, generator=gen), dim=1)
+    loc[0] = 0
+    loc[0, 0] = -1  # the pole itself, both signs
+    loc[1] = 0
+    loc[1, 0] = 1
+    k = torch.full((300,), kappa, dtype=torch.float64)
+    for exact in (False, True) if d == 3 else (False,):
+        z_c, omw_c = ops.vmf_rsample(loc, k, SEED, exact)
+        z_a, omw_a = ops._vmf_rsample_arrays(loc, k, SEED, exact)
+        assert torch.allclose(omw_c, omw_a, rtol=1e-14, atol=0)
+        tol = 1e-14 if dtype == torch.float64 else 1e-6
+        assert float((z_c - z_a).abs().max()) <= tol
+
+
+@pytest.mark.parametrize("d, kappa", CASES)
+def test_implicit_gradient_quadrature_kernels_agree(d: int, kappa: float):
+    """The compiled quadrature and the array kernel agree to 1e-11 of the largest |dw/dkappa|
+    (the values cross zero at w = A_d, so relative errors are meaningless there)."""
     k = torch.full((2000,), kappa, dtype=torch.float64)
-    omw = _wood_torch(k, d, None, torch.Generator().manual_seed(2)).numpy()
-    kn = k.numpy()
-    mean_w = ops.bessel_terms(torch.tensor(0.5 * d - 1, dtype=torch.float64), k)[1].numpy()
-    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
-    compiled = _kernels.dw_dkappa(omw, kn, mean_w, d, _kernels.QUAD_WINDOW, nodes, weights)
-    scale = np.abs(compiled).max()
-    for xp in (np, torch):
-        args = (omw, kn, mean_w) if xp is np else tuple(map(torch.from_numpy, (omw, kn, mean_w)))
-        array = np.asarray(_dw_dkappa_kernel(xp, *args, d))
-        assert np.abs(compiled - array).max() <= 1e-11 * scale
+    omw = ops.sample_one_minus_w(k, d, SEED)
+    mean_w = ops.bessel_terms(torch.tensor(0.5 * d - 1, dtype=torch.float64), k)[1]
+    compiled = ops.dw_dkappa(omw, k, mean_w, d)
+    arrays = _array_kernels.dw_dkappa(omw, k, mean_w, d)
+    assert float((compiled - arrays).abs().max()) <= 1e-11 * float(compiled.abs().max())
 
 
 def test_beta_proposals_compiled_equal_torch():
-    """symmetric_beta and split_gaussian against _beta_from_gaussian on the same normals, both
+    """symmetric_beta and split_gaussian against beta_from_gaussian on the same normals, both
     signs of the first coordinate included (the cancellation-free branch for t near -1)."""
     gen = torch.Generator().manual_seed(3)
     z = torch.randn(400, 3, dtype=torch.float64, generator=gen)
     z[:5, 0] = torch.tensor([-1e3, -50.0, 0.0, 50.0, 1e3])
     gamma = torch._standard_gamma(torch.full((400, 3), 4.5, dtype=torch.float64), generator=gen)
-    expected = _beta_from_gaussian(z, torch.sqrt(2 * gamma)).numpy()
+    expected = _array_kernels.beta_from_gaussian(z, torch.sqrt(2 * gamma)).numpy()
     assert np.allclose(_kernels.symmetric_beta(z.numpy(), gamma.numpy()), expected,
                        rtol=1e-14, atol=0)
     g = torch.randn(300, 6, dtype=torch.float64, generator=gen)
     rest_norm, first = _kernels.split_gaussian(g.numpy())
     expected_rest = torch.linalg.vector_norm(g[:, 1:], dim=1)
     assert np.allclose(rest_norm, expected_rest.numpy(), rtol=1e-14, atol=0)
-    assert np.allclose(first, _beta_from_gaussian(g[:, 0], expected_rest).numpy(),
+    assert np.allclose(first, _array_kernels.beta_from_gaussian(g[:, 0], expected_rest).numpy(),
                        rtol=1e-14, atol=0)
 
 

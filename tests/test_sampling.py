@@ -558,8 +558,8 @@ HUGE_KAPPAS = (1e150, 6.7e153, 1e154, 1e200, 1e300, float(np.finfo(np.float64).m
 def test_rsample_at_every_finite_kappa_is_the_mode(d: int, kappa: float) -> None:
     """Draws at the mode to rounding (1 - w ~ (d-1)/(2 kappa) is far below eps), gradients
     finite, on the compiled CPU path and on the torch path (the CUDA one) run on the CPU."""
+    from hvae._array_kernels import symmetric_beta, wood_one_minus_w
     from hvae._kernels import LARGE_KAPPA
-    from hvae.sampling import _wood_torch
 
     assert LARGE_KAPPA <= 1e150  # the switch sits below the first concentration that overflows
     torch.manual_seed(0)
@@ -569,7 +569,8 @@ def test_rsample_at_every_finite_kappa_is_the_mode(d: int, kappa: float) -> None
     assert float((z.detach() - mu).abs().max()) <= 4 * np.finfo(np.float64).eps
     z.sum().backward()
     assert bool(torch.isfinite(k.grad).all())
-    omw = _wood_torch(k.detach(), d, None, torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    omw = wood_one_minus_w(k.detach(), d, symmetric_beta((3,), d, "cpu", gen), gen)
     assert bool(((omw >= 0) & (omw <= 2 * d / kappa + 1e-300)).all())
 
 

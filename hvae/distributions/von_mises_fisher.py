@@ -193,12 +193,9 @@ class VonMisesFisher(Distribution):
         return (log_sphere_area(self.dim) - kl).to(self.loc.dtype)
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        """Reparameterised draws of shape ``sample_shape + batch_shape + (d,)``."""
-        kappa = self.concentration.double()
-        # the implicit gradient needs A_d(kappa): take it from the lazy property, which the KL,
-        # entropy and mean then reuse (one Bessel evaluation per distribution)
-        mean_w = self._terms.ratio if kappa.requires_grad else None
-        return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
+        """Reparameterised draws of shape ``sample_shape + batch_shape + (d,)``
+        (:func:`hvae.sampling.sample_vmf`)."""
+        return sample_vmf(self.loc, self.concentration.double(), sample_shape, self.method)
 
     def __repr__(self) -> str:
         return (f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)}, "
