@@ -23,6 +23,8 @@ __all__ = [
     "DEBYE_MIN_ORDER",
     "DEBYE_TERMS",
     "MAX_ROUNDS",
+    "MIN_ACCEPTANCE",
+    "RETRY_CHANCE",
     "TINY_ARGUMENT",
     "bessel_terms",
     "beta_from_gaussian",
@@ -31,6 +33,7 @@ __all__ = [
     "exact_one_minus_w_d3",
     "pole_and_axis",
     "proposals_per_entry",
+    "proposals_up_front",
     "reflect",
     "symmetric_beta",
     "symmetric_normal_gamma",
@@ -262,38 +265,58 @@ def proposals_per_entry(pending: int) -> int:
     return 2 if pending >= 1024 else 4
 
 
+#: Below Wood's acceptance probability for every d and kappa (its minimum over chapter 3's
+#: range is 0.6577, at d = 2 as kappa grows); a lower true value would only cost retries.
+MIN_ACCEPTANCE = 0.65
+#: The chance per call that some entry rejects all of its first proposals.
+RETRY_CHANCE = 1e-3
+
+
+def proposals_up_front(n: int) -> int:
+    """Proposals per entry in the first (and usually only) round of the array sampler: the
+    fewest K with n (1 - MIN_ACCEPTANCE)^K <= RETRY_CHANCE (7 for one entry, 11 for 64, 16 for 10^4)."""
+    return max(1, math.ceil(math.log(RETRY_CHANCE / max(n, 1)) / math.log(1 - MIN_ACCEPTANCE)))
+
+
 def wood_one_minus_w(kappa: torch.Tensor, d: int, first_eps: torch.Tensor,
                      generator=None) -> torch.Tensor:
     r"""1 - w by Wood's rejection sampler for 1-D float64 ``kappa``, first proposals
     ``first_eps`` (Beta((d-1)/2, (d-1)/2), one per entry): proposal
     :math:`1 - w = 2b\varepsilon / (1 - (1-b)\varepsilon)`, accepted when
-    :math:`\log u \le \kappa(w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`; later rounds
-    draw several proposals per still-rejected entry and keep the first accepted."""
-    m = d - 1
+    :math:`\log u \le \kappa(w - x_0) + (d-1)\log\frac{1 - x_0 w}{1 - x_0^2}`; each entry
+    keeps its first accepted proposal.
 
-    def proposals(params, eps):
-        k, b, x0, one_minus_x0, log1p_x0 = params
+    Shaped for a GPU: every entry gets :func:`proposals_up_front` proposals at once, so that
+    one round almost always finishes the batch (all with probability >= 1 - RETRY_CHANCE); the
+    rare entries that rejected all of them are redrawn by masked rounds over the whole batch.
+    No shape depends on the data, and the only host synchronisation is one test per round of
+    whether every entry is done. (The CPU kernel draws one proposal per entry and retries
+    only the rejected ones: the same law, other random numbers.)
+    """
+    m = d - 1
+    n = kappa.shape[0]
+    b, x0, _ = wood_envelope(kappa, d)
+    k, b, x0 = kappa[:, None], b[:, None], x0[:, None]
+    one_minus_x0, log1p_x0 = 2 * b / (1 + b), torch.log1p(x0)
+    rows = torch.arange(n, device=kappa.device)
+
+    def round_of(eps):
         omw = 2 * b * eps / (1 - (1 - b) * eps)
         log_accept = k * (one_minus_x0 - omw) + m * (torch.log1p(x0 * omw / one_minus_x0)
                                                     - log1p_x0)
-        u = torch.rand(tuple(eps.shape), dtype=torch.float64, device=kappa.device,
-                       generator=generator)
-        return omw, torch.log(u) <= log_accept
+        u = torch.rand(eps.shape, dtype=torch.float64, device=kappa.device, generator=generator)
+        accepted = torch.log(u) <= log_accept
+        return omw[rows, (accepted * 1).argmax(-1)], accepted.any(-1)
 
-    b, x0, _ = wood_envelope(kappa, d)
-    params = (kappa, b, x0, 2 * b / (1 + b), torch.log1p(x0))
-    out, accepted = proposals(params, first_eps)
-    pending = torch.nonzero(~accepted)[:, 0]
+    per_entry = proposals_up_front(n)
+    extra = symmetric_beta((n, per_entry - 1), d, kappa.device, generator)
+    out, done = round_of(torch.cat([first_eps[:, None], extra], -1))
     for _ in range(MAX_ROUNDS):
-        if pending.shape[0] == 0:
+        if bool(done.all()):
             return out
-        eps = symmetric_beta((pending.shape[0], proposals_per_entry(pending.shape[0])), d,
-                             kappa.device, generator)
-        omw, accepted = proposals([a[pending][:, None] for a in params], eps)
-        done = accepted.any(-1)
-        first = (accepted * 1).argmax(-1)  # the first accepted proposal of each entry
-        out[pending[done]] = omw[torch.arange(omw.shape[0], device=kappa.device), first][done]
-        pending = pending[~done]
+        omw, accepted = round_of(symmetric_beta((n, per_entry), d, kappa.device, generator))
+        out = torch.where(done, out, omw)
+        done = done | accepted
     raise RuntimeError(f"Wood's sampler did not finish in {MAX_ROUNDS} rounds")
 
 
