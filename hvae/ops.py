@@ -38,9 +38,9 @@ order and shapes on every device, so that the CPU kernel and the array kernel ru
 give the same draws. Each ``autograd.Function`` wrapper (``*_function``) carries the same
 formula as the operator's registration, for ``torch.func.grad`` (pytorch/pytorch#168393).
 
-Not yet done here (issue 12): the CUDA kernel of Wood's sampler still checks for rejected
-rows after every round (a host synchronisation per round), and the kernels check their
-arguments with one synchronisation per call.
+On a GPU, Wood's sampler draws every entry's proposals up front and tests once per round
+whether all are done (almost always after the first); the kernels also check their arguments
+(``kappa`` positive and finite, ``x >= 0``), one more synchronisation per call.
 """
 
 from __future__ import annotations
