@@ -17,7 +17,8 @@ Where everything else lives:
 * :mod:`hvae.special`: Bessel functions in log space, A_d and its inverse (:func:`kappa_mle`);
 * :mod:`hvae.sampling` and :mod:`hvae.wood`: the vMF samplers and Wood's envelope;
 * :mod:`hvae.distributions`: the distributions, their KL, the marginal law of <mu, z>;
-* :mod:`hvae.fused`: the S-VAE's draw and KL in one autograd node;
+* :mod:`hvae.ops`: the ``torch.library`` operators the rest runs on (Bessel terms, the sampler,
+  its implicit gradient); :mod:`hvae.fused`: the S-VAE's draw and KL from one direction;
 * :mod:`hvae.models`, :mod:`hvae.train`, :mod:`hvae.evaluate`: N-VAE / S-VAE, training and
   evaluation; :mod:`hvae.cluster`: mixtures of vMFs; :mod:`hvae.circular`: circular statistics;
 * :mod:`hvae.data`: MNIST and the synthetic data sets; :mod:`hvae.experiments`: the paper's
