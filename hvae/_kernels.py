@@ -289,7 +289,7 @@ def dw_dkappa(omw, kappa, mean_w, d, window, nodes, weights):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")
 def _beta_from_gaussian(first, rest):
     """(1 + t)/2, t = first/hypot(first, rest), without cancellation (see hvae.sampling)."""
     r = math.hypot(first, rest)
@@ -298,14 +298,15 @@ def _beta_from_gaussian(first, rest):
     return rest**2 / (2 * r * (r - first))
 
 
-@numba.njit(cache=True)
-def _dot(a, b):
-    """sum_j a_j b_j with Neumaier's compensation: a plain loop's error grows like d eps, and at
-    d = 10^4 that exceeds the sphere's tolerance for a draw's norm."""
+@numba.njit(inline="always")
+def _row_dot_compensated(a, i, b, k, start):
+    """sum_{j >= start} a[i, j] b[k, j] in float64 with Neumaier's compensation: a plain
+    loop's error grows like d eps, and at d = 10^4 that exceeds float64's tolerance for a
+    draw's norm. (Rows indexed in place: slicing a view per row costs more than the sum.)"""
     total = 0.0
     carry = 0.0
-    for j in range(a.shape[0]):
-        term = a[j] * b[j]
+    for j in range(start, a.shape[1]):
+        term = np.float64(a[i, j]) * np.float64(b[k, j])
         t = total + term
         if abs(total) >= abs(term):
             carry += (total - t) + term
@@ -315,15 +316,33 @@ def _dot(a, b):
     return total + carry
 
 
+@numba.njit(fastmath={"reassoc", "contract"}, cache=True)
+def _row_dot_fast(a, i, b, k, start):
+    """sum_{j >= start} a[i, j] b[k, j] in float64, vectorised (reassociated): for float32
+    rows, whose own rounding (6e-8) dwarfs the sum's."""
+    total = 0.0
+    for j in range(start, a.shape[1]):
+        total += np.float64(a[i, j]) * np.float64(b[k, j])
+    return total
+
+
+@numba.njit(inline="always")
+def _row_dot(a, i, b, k, start, compensated):
+    if compensated:
+        return _row_dot_compensated(a, i, b, k, start)
+    return _row_dot_fast(a, i, b, k, start)
+
+
 @numba.njit(cache=True)
-def split_gaussian(g):
-    """|g_{2:d}| and the first Beta proposal (1 + g_1/|g|)/2 of each row of ``g`` (n, d)."""
+def split_gaussian(g, compensated):
+    """|g_{2:d}| and the first Beta proposal (1 + g_1/|g|)/2 of each row of ``g`` (n, d, float32
+    or float64), both in float64."""
     n, d = g.shape
     rest_norm = np.empty(n)
     first_eps = np.empty(n)
     for i in range(n):
-        rest_norm[i] = math.sqrt(_dot(g[i, 1:], g[i, 1:]))
-        first_eps[i] = _beta_from_gaussian(g[i, 0], rest_norm[i])
+        rest_norm[i] = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
+        first_eps[i] = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm[i])
     return rest_norm, first_eps
 
 
@@ -339,30 +358,21 @@ def symmetric_beta(z, gamma):
 
 
 @numba.njit(cache=True)
-def reflect(direction, g, rest_norm, omw, norm_eps):
-    """mu = r/|r| and z = H(mu) y, y = (s(1-q), sqrt(q(2-q)) g_rest/|g_rest|), q = 1 - w.
-
-    Returns (z, y, mu, norm), each row on its own; s = +1 where mu_1 < 0, else -1.
-    """
-    n, d = direction.shape
-    z = np.empty((n, d))
-    y = np.empty((n, d))
-    mu = np.empty((n, d))
-    norm = np.empty(n)
+def reflect(loc, g, rest_norm, omw, compensated):
+    """z = H(mu) y with y = (s(1-q), sqrt(q(2-q)) g_rest/|g_rest|), q = 1 - w, written into
+    ``g`` (float32 or float64, like the unit ``loc``): each element computed in float64 and
+    rounded once; s = +1 where mu_1 < 0, else -1, u = s e1 - mu, |u|^2 = 2 + 2|mu_1|."""
+    n, d = g.shape
     for i in range(n):
-        norm[i] = max(math.sqrt(_dot(direction[i], direction[i])), norm_eps)
-        for j in range(d):
-            mu[i, j] = direction[i, j] / norm[i]
         q = omw[i]
-        pole = 1.0 if mu[i, 0] < 0 else -1.0
-        y[i, 0] = pole * (1 - q)
+        mu0 = np.float64(loc[i, 0])
+        pole = 1.0 if mu0 < 0 else -1.0
+        y0 = pole * (1 - q)
         scale = math.sqrt(q * (2 - q)) / rest_norm[i]
+        # z = y - (2 <y, u> / |u|^2) u = y + coef (mu - s e1), <y, u> = s y0 - <y, mu>
+        y_dot_mu = y0 * mu0 + scale * _row_dot(g, i, loc, i, 1, compensated)
+        coef = 2 * (y0 * pole - y_dot_mu) / (2 + 2 * abs(mu0))
         for j in range(1, d):
-            y[i, j] = g[i, j] * scale
-        # u = s e1 - mu, |u|^2 = 2 + 2|mu_1|; z = y - (2 <y, u> / |u|^2) u
-        y_dot_u = y[i, 0] * pole - _dot(y[i], mu[i])
-        coef = 2 * y_dot_u / (2 + 2 * abs(mu[i, 0]))
-        for j in range(d):
-            z[i, j] = y[i, j] + coef * mu[i, j]
-        z[i, 0] -= coef * pole
-    return z, y, mu, norm
+            g[i, j] = np.float64(g[i, j]) * scale + coef * np.float64(loc[i, j])
+        g[i, 0] = y0 + coef * (mu0 - pole)
+    return g

@@ -258,15 +258,16 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
                      ) -> tuple[Tensor, Tensor]:
     _check_kappa(kappa)
     gen = _generator(seed, loc.device)
-    g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen).to(torch.float64).numpy()
-    rest_norm, first = _kernels.split_gaussian(g)
+    g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
+    rows = g.numpy()
+    compensated = loc.dtype == torch.float64  # float32's rounding dwarfs a plain sum's
+    rest_norm, first = _kernels.split_gaussian(rows, compensated)
     if exact:
         omw = _array_kernels.exact_one_minus_w_d3(kappa, gen)
     else:
         omw = _wood_cpu(kappa, loc.shape[1], first, gen)
-    loc64 = np.ascontiguousarray(loc.to(torch.float64).numpy())
-    z = _kernels.reflect(loc64, g, rest_norm, omw.numpy(), 0.0)[0]
-    return torch.from_numpy(z).to(loc.dtype), omw
+    _kernels.reflect(loc.contiguous().numpy(), rows, rest_norm, omw.numpy(), compensated)
+    return g, omw
 
 
 @vmf_rsample.register_fake
