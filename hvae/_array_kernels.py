@@ -274,7 +274,8 @@ RETRY_CHANCE = 1e-3
 
 def proposals_up_front(n: int) -> int:
     """Proposals per entry in the first (and usually only) round of the array sampler: the
-    fewest K with n (1 - MIN_ACCEPTANCE)^K <= RETRY_CHANCE (7 for one entry, 11 for 64, 16 for 10^4)."""
+    fewest K with n (1 - MIN_ACCEPTANCE)^K <= RETRY_CHANCE (7 for one entry, 11 for 64, 16
+    for 10^4)."""
     return max(1, math.ceil(math.log(RETRY_CHANCE / max(n, 1)) / math.log(1 - MIN_ACCEPTANCE)))
 
 

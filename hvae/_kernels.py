@@ -32,6 +32,7 @@ __all__ = [
     "TINY_ARGUMENT",
     "QUAD_NODES",
     "QUAD_WINDOW",
+    "bad_argument",
     "bessel_terms",
     "dw_dkappa",
     "gauss_legendre",
@@ -178,24 +179,37 @@ def _bessel_one(v, x, a, v0):
 
 @numba.njit(cache=True)
 def bessel_terms(v, x, a, v0):
-    """:func:`_bessel_one` over 1-D arrays ``v``, ``x`` (x >= 0) of one length, with the limits
-    at x = 0: seven arrays (log I_v, I_(v+1)/I_v, 1 - ratio, L, x - L, d log_i/dx,
-    d ratio/dx), separate so that each can become its own tensor."""
+    """:func:`_bessel_one` over a 1-D array ``x`` (x >= 0) and orders ``v`` (one per entry, or
+    one for all: length 1), with the limits at x = 0: seven arrays (log I_v, I_(v+1)/I_v,
+    1 - ratio, L, x - L, d log_i/dx, d ratio/dx), separate so that each can become its own
+    tensor. The caller checks that x is finite and >= 0 (:func:`bad_argument`)."""
     n = x.shape[0]
+    one_order = v.shape[0] == 1
     log_i, ratio, gap = np.empty(n), np.empty(n), np.empty(n)
     rescaled, complement = np.empty(n), np.empty(n)
     d_log_i, d_ratio = np.empty(n), np.empty(n)
     for i in range(n):
+        order = v[0] if one_order else v[i]
         if x[i] == 0:  # ratio ~ x / (2v + 2), log I_v ~ v log x
-            zero_order = v[i] == 0
+            zero_order = order == 0
             log_i[i] = 0.0 if zero_order else -math.inf
             ratio[i], gap[i], rescaled[i], complement[i] = 0.0, 1.0, 0.0, 0.0
             d_log_i[i] = 0.0 if zero_order else math.inf
-            d_ratio[i] = 1 / (2 * v[i] + 2)
+            d_ratio[i] = 1 / (2 * order + 2)
         else:
             (log_i[i], ratio[i], gap[i], rescaled[i], complement[i], d_log_i[i],
-             d_ratio[i]) = _bessel_one(v[i], x[i], a, v0)
+             d_ratio[i]) = _bessel_one(order, x[i], a, v0)
     return log_i, ratio, gap, rescaled, complement, d_log_i, d_ratio
+
+
+@numba.njit(cache=True)
+def bad_argument(x, strict):
+    """The index of the first entry of ``x`` that is not finite and >= 0 (> 0 if ``strict``),
+    or -1."""
+    for i in range(x.shape[0]):
+        if not (0 <= x[i] < math.inf) or (strict and x[i] == 0):  # NaN fails too
+            return i
+    return -1
 
 
 # Above this concentration 4 kappa^2 would overflow (at 1.3e154) in the closed forms of Wood's b

@@ -46,6 +46,7 @@ whether all are done (almost always after the first); the kernels also check the
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -83,12 +84,21 @@ def bessel_terms(v: Tensor, x: Tensor) -> _Seven:
 
 @bessel_terms.register_kernel("cpu")
 def _bessel_terms_cpu(v: Tensor, x: Tensor) -> _Seven:
-    _check_argument(x)
-    flat_x = x.reshape(-1).contiguous().numpy()
-    flat_v = np.ascontiguousarray(np.broadcast_to(v.numpy(), x.shape).reshape(-1))
-    table = _array_kernels.debye_coefficients().numpy()
-    out = _kernels.bessel_terms(flat_v, flat_x, table, float(_array_kernels.DEBYE_MIN_ORDER))
+    flat_x = np.ascontiguousarray(x.numpy().reshape(-1))
+    bad = _kernels.bad_argument(flat_x, False)
+    if bad >= 0:
+        raise fail("x", "finite and >= 0 (I_v is evaluated on the non-negative half-line)",
+                   float(flat_x[bad]))
+    flat_v = v.numpy().reshape(-1) if v.dim() == 0 else np.ascontiguousarray(
+        np.broadcast_to(v.numpy(), x.shape).reshape(-1))
+    out = _kernels.bessel_terms(flat_v, flat_x, _debye_table(),
+                                float(_array_kernels.DEBYE_MIN_ORDER))
     return tuple(torch.from_numpy(row).reshape(x.shape) for row in out)
+
+
+@lru_cache(maxsize=1)
+def _debye_table() -> np.ndarray:
+    return np.ascontiguousarray(_array_kernels.debye_coefficients().numpy())
 
 
 @bessel_terms.register_fake
@@ -157,7 +167,12 @@ def _generator(seed: Tensor, device: torch.device) -> torch.Generator:
 
 
 def _check_kappa(kappa: Tensor) -> None:
-    if not bool(((kappa > 0) & (kappa < math.inf)).all()):  # NaN fails both
+    if kappa.device.type == "cpu":  # one compiled pass instead of three tensor operations
+        flat = np.ascontiguousarray(kappa.numpy().reshape(-1))
+        bad = _kernels.bad_argument(flat, True)
+        if bad >= 0:
+            raise fail("kappa", "positive and finite", float(flat[bad]))
+    elif not bool(((kappa > 0) & (kappa < math.inf)).all()):  # NaN fails both
         bad = kappa[~((kappa > 0) & (kappa < math.inf))].reshape(-1)[0]
         raise fail("kappa", "positive and finite", float(bad))
 
@@ -230,11 +245,14 @@ def _dw_dkappa_fake(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tenso
 
 
 @torch.library.custom_op("hvae::vmf_rsample", mutates_args=())
-def vmf_rsample(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool) -> tuple[Tensor, Tensor]:
+def vmf_rsample(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
+                exact: bool) -> tuple[Tensor, Tensor]:
     r"""One draw of :math:`\mathrm{vMF}(\mu_i, \kappa_i)` per row: ``loc`` (n, d) unit rows
     (float32 or float64), ``kappa`` (n,) float64; ``exact`` inverts the CDF (d = 3 only),
     otherwise Wood's sampler. Returns ``(z, omw)``: draws (n, d) of ``loc``'s dtype, and
-    1 - w (n,) float64 (not differentiable). The method is :func:`hvae.sampling.sample_vmf`'s."""
+    1 - w (n,) float64 (not differentiable). ``mean_w``, :math:`A_d(\kappa)` (n,), is for the
+    backward only; ``None`` has the backward compute it. The method is
+    :func:`hvae.sampling.sample_vmf`'s."""
     return _vmf_rsample_arrays(loc, kappa, seed, exact)
 
 
@@ -254,8 +272,8 @@ def _vmf_rsample_arrays(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
 
 
 @vmf_rsample.register_kernel("cpu")
-def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
-                     ) -> tuple[Tensor, Tensor]:
+def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
+                     exact: bool) -> tuple[Tensor, Tensor]:
     _check_kappa(kappa)
     gen = _generator(seed, loc.device)
     g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
@@ -271,14 +289,15 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
 
 
 @vmf_rsample.register_fake
-def _vmf_rsample_fake(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool):
+def _vmf_rsample_fake(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
+                      exact: bool):
     return torch.empty_like(loc), torch.empty_like(kappa)
 
 
 def _vmf_setup_context(ctx, inputs, output) -> None:
-    loc, kappa, _, _ = inputs
+    loc, kappa, mean_w, _, _ = inputs
     z, omw = output
-    ctx.save_for_backward(loc, kappa, z, omw)
+    ctx.save_for_backward(loc, kappa, z, omw, mean_w)
     ctx.mark_non_differentiable(omw)
 
 
@@ -288,7 +307,7 @@ def _vmf_backward(ctx, grad_z, _grad_omw):
     y\rangle / n` and upstream :math:`G`, :math:`\partial L/\partial y = G - (2\langle G,
     u\rangle/n) u`, :math:`\partial L/\partial\mu = c G + (2\langle G,u\rangle/n) y - 2s\langle
     G, u\rangle (c/n) e_1`, and through :math:`q = 1 - w` by implicit reparameterisation."""
-    loc, kappa, z, omw = ctx.saved_tensors
+    loc, kappa, z, omw, mean_w = ctx.saved_tensors
     pole, u, u_norm2 = _array_kernels.pole_and_axis(loc)
     y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
     coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
@@ -303,11 +322,11 @@ def _vmf_backward(ctx, grad_z, _grad_omw):
         d_omw = (-(pole * grad_y[:, :1]).squeeze(-1).to(torch.float64)
                  + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
         d = loc.shape[-1]
-        # (the autograd.Function route: torch.func.grad runs this backward too)
-        mean_w = bessel_terms_function(torch.tensor(0.5 * d - 1, dtype=torch.float64,
-                                                    device=kappa.device), kappa.detach())[1]
+        if mean_w is None:  # (bessel_terms_function: torch.func.grad runs this backward too)
+            mean_w = bessel_terms_function(torch.tensor(0.5 * d - 1, dtype=torch.float64,
+                                                        device=kappa.device), kappa.detach())[1]
         grad_kappa = -d_omw * dw_dkappa(omw, kappa.detach(), mean_w.detach(), d)
-    return grad_loc, grad_kappa, None, None
+    return grad_loc, grad_kappa, None, None, None
 
 
 vmf_rsample.register_autograd(_vmf_backward, setup_context=_vmf_setup_context)
@@ -320,33 +339,40 @@ class _VmfRsampleFunction(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool):
-        return vmf_rsample(loc, kappa, seed, exact)
+    def forward(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
+                exact: bool):
+        return vmf_rsample(loc, kappa, mean_w, seed, exact)
 
     setup_context = staticmethod(_vmf_setup_context)
     backward = staticmethod(_vmf_backward)
 
 
-def vmf_rsample_function(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
-                         ) -> tuple[Tensor, Tensor]:
+def vmf_rsample_function(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
+                         exact: bool) -> tuple[Tensor, Tensor]:
     """:func:`vmf_rsample` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` (what :func:`hvae.sampling.sample_vmf` calls)."""
-    return _VmfRsampleFunction.apply(loc, kappa, seed, exact)
+    return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
 
 
 @vmf_rsample.register_vmap
-def _vmf_rsample_vmap(info, in_dims, loc, kappa, seed, exact):
+def _vmf_rsample_vmap(info, in_dims, loc, kappa, mean_w, seed, exact):
     """A batched seed (``vmap(..., randomness="different")``) draws the whole batch in one
     call from its first seed: independent draws for every entry. An unbatched seed (drawn
     outside, or ``randomness="same"``) gives every batch entry the same random numbers."""
-    loc_dim, kappa_dim, seed_dim, _ = in_dims
+    loc_dim, kappa_dim, mean_w_dim, seed_dim, _ = in_dims
     size = info.batch_size
-    loc = loc.movedim(loc_dim, 0) if loc_dim is not None else loc.expand(size, *loc.shape)
-    kappa = (kappa.movedim(kappa_dim, 0) if kappa_dim is not None
-             else kappa.expand(size, *kappa.shape))
+
+    def batched(t, dim):
+        return t.movedim(dim, 0) if dim is not None else t.expand(size, *t.shape)
+
+    loc, kappa = batched(loc, loc_dim), batched(kappa, kappa_dim)
+    if mean_w is not None:
+        mean_w = batched(mean_w, mean_w_dim)
     if seed_dim is not None:
         z, omw = vmf_rsample(loc.reshape(-1, loc.shape[-1]), kappa.reshape(-1),
+                             None if mean_w is None else mean_w.reshape(-1),
                              seed.movedim(seed_dim, 0)[0], exact)
         return (z.reshape(loc.shape), omw.reshape(kappa.shape)), (0, 0)
-    draws = [vmf_rsample(loc[i], kappa[i], seed, exact) for i in range(size)]
+    draws = [vmf_rsample(loc[i], kappa[i], None if mean_w is None else mean_w[i], seed, exact)
+             for i in range(size)]
     return (torch.stack([z for z, _ in draws]), torch.stack([w for _, w in draws])), (0, 0)

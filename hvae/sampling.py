@@ -286,6 +286,7 @@ def sample_vmf(
     sample_shape: torch.Size = torch.Size(),
     method: str = "auto",
     generator: torch.Generator | None = None,
+    mean_w: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Draws of :math:`\mathrm{vMF}_d(\mu, \kappa)`, shape sample_shape + batch + (d,).
 
@@ -311,6 +312,8 @@ def sample_vmf(
         loc: unit mean directions (batch + (d,)), any float dtype; the draws have its dtype.
         kappa: concentrations, float64, batch shape.
         sample_shape, method, generator: as in :func:`sample_one_minus_w`.
+        mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
+            gradient in :math:`\kappa` needs it and otherwise computes it.
     """
     work = torch.promote_types(loc.dtype, torch.float32)
     if work != loc.dtype:
@@ -318,7 +321,7 @@ def sample_vmf(
         # rescale in float32 (the norm held constant: the gradient is loc's up to 1 +- u)
         loc_w = loc.to(work)
         loc_w = loc_w / torch.linalg.vector_norm(loc_w.detach(), dim=-1, keepdim=True)
-        return sample_vmf(loc_w, kappa, sample_shape, method, generator).to(loc.dtype)
+        return sample_vmf(loc_w, kappa, sample_shape, method, generator, mean_w).to(loc.dtype)
     check_choice(method, "method", METHODS)
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
@@ -328,8 +331,11 @@ def sample_vmf(
         raise fail("method", f"one of {METHODS} other than 'exact' for d = {d} ('exact' "
                    "exists only for d = 3)", method)
     exact = method == "exact" or (method == "auto" and d == 3)
+    if mean_w is not None:
+        mean_w = mean_w.detach().expand(shape).reshape(-1)
     z, _ = ops.vmf_rsample_function(loc.expand(*shape, d).reshape(-1, d),
-                                    kappa.expand(shape).reshape(-1), _seed(generator), exact)
+                                    kappa.expand(shape).reshape(-1), mean_w, _seed(generator),
+                                    exact)
     return z.reshape(*shape, d)
 
 

@@ -167,14 +167,15 @@ def bessel_terms_and_derivatives(v, x: torch.Tensor) -> tuple[BesselTerms, torch
                                                                 torch.Tensor]:
     r"""The :class:`BesselTerms` of :func:`bessel_terms` and the x-derivatives
     :math:`\partial_x \log I_v = R + v/x` and :math:`\partial_x R = 1 - R^2 - (2v+1)R/x`,
-    as float64 tensors of ``x``'s shape, without autograd (for hand-written backward passes).
+    as float64 tensors of ``x``'s shape, from one evaluation; the terms are differentiable in
+    ``x`` as those of :func:`bessel_terms`, the two derivatives are not.
 
     Args:
         v: order (float or tensor), finite and >= 0.
         x: tensor of arguments >= 0 (any float dtype, any device).
     """
     v, x64, _ = _prepare(v, x)
-    out = ops.bessel_terms(v, x64.detach())
+    out = ops.bessel_terms_function(v, x64)
     return BesselTerms(*out[:5]), out[5], out[6]
 
 

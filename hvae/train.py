@@ -124,8 +124,9 @@ def _params_finite(model: torch.nn.Module) -> bool:
 
 def _diverged_error(model: torch.nn.Module, err: ValueError) -> bool:
     """Whether a ValueError of the loss path is divergence: NaN/inf weights, or a vMF
-    concentration the encoder computed as NaN/inf (finite but huge weights overflow)."""
-    return not _params_finite(model) or str(err).startswith("kappa:")
+    concentration the encoder computed as NaN/inf (finite but huge weights overflow), refused by
+    the sampler ("kappa: ...") or by the Bessel operator it reaches first ("x: ...")."""
+    return not _params_finite(model) or str(err).startswith(("kappa:", "x:"))
 
 
 @dataclass

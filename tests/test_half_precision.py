@@ -93,7 +93,7 @@ def test_float32_draws_use_the_float32_stream() -> None:
     seed = torch.randint(0, 2**63 - 1, (), generator=torch.Generator().manual_seed(4))
     g = torch.randn(n, d, dtype=torch.float32,
                     generator=torch.Generator().manual_seed(int(seed)))
-    _, omw = ops.vmf_rsample(loc.expand(n, d), kappa.expand(n), seed, False)
+    _, omw = ops.vmf_rsample(loc.expand(n, d), kappa.expand(n), None, seed, False)
     rest = g[:, 1:].double().norm(dim=-1)
     mu = loc.double()
     pole = 1.0 if mu[0] < 0 else -1.0

@@ -62,7 +62,7 @@ def test_vmf_rsample_kernels_reflect_alike(d: int, kappa: float, dtype) -> None:
     k = torch.full((300,), kappa, dtype=torch.float64)
     tol = 1e-14 if dtype == torch.float64 else 1e-6
     for exact in (False, True) if d == 3 else (False,):
-        z_c, omw_c = ops.vmf_rsample(loc, k, SEED, exact)
+        z_c, omw_c = ops.vmf_rsample(loc, k, None, SEED, exact)
         z_a, omw_a = ops._vmf_rsample_arrays(loc, k, SEED, exact)
         if exact:
             assert torch.allclose(omw_c, omw_a, rtol=1e-14, atol=0)

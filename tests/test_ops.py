@@ -105,24 +105,25 @@ def test_sampler_opchecks() -> None:
     loc = F.normalize(torch.randn(6, 5, dtype=F64, generator=gen), dim=-1).requires_grad_()
     kappa = (torch.rand(6, dtype=F64, generator=gen) * 10 + 0.5).requires_grad_()
     seed = torch.tensor(3)
-    torch.library.opcheck(ops.vmf_rsample, (loc, kappa, seed, False))
-    torch.library.opcheck(ops.vmf_rsample, (loc[:, :3], kappa, seed, True))
+    mean_w = ops.bessel_terms(torch.tensor(1.5, dtype=F64), kappa.detach())[1]
+    torch.library.opcheck(ops.vmf_rsample, (loc, kappa, None, seed, False))
+    torch.library.opcheck(ops.vmf_rsample, (loc, kappa, mean_w, seed, False))
+    torch.library.opcheck(ops.vmf_rsample, (loc[:, :3], kappa, None, seed, True))
     torch.library.opcheck(ops.sample_one_minus_w, (kappa.detach(), 5, seed))
     omw = ops.sample_one_minus_w(kappa.detach(), 5, seed)
-    mean_w = ops.bessel_terms(torch.tensor(1.5, dtype=F64), kappa.detach())[1]
     torch.library.opcheck(ops.dw_dkappa, (omw, kappa.detach(), mean_w, 5))
 
 
 def test_vmf_rsample_same_seed_same_draws_and_bad_kappa() -> None:
     loc, kappa, _ = _batch(5, 4)
-    a = ops.vmf_rsample(loc, kappa, torch.tensor(9), False)
-    b = ops.vmf_rsample(loc, kappa, torch.tensor(9), False)
+    a = ops.vmf_rsample(loc, kappa, None, torch.tensor(9), False)
+    b = ops.vmf_rsample(loc, kappa, None, torch.tensor(9), False)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     for bad in (0.0, -1.0, math.nan, math.inf):
         k = kappa.clone()
         k[2] = bad
         with pytest.raises(ValueError, match=r"^kappa: must be positive and finite"):
-            ops.vmf_rsample(loc, k, torch.tensor(9), False)
+            ops.vmf_rsample(loc, k, None, torch.tensor(9), False)
 
 
 def test_compile_rsample_fullgraph_with_changing_shapes() -> None:

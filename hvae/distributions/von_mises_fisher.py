@@ -53,7 +53,7 @@ from hvae._validation import check_choice, fail
 from hvae.distributions.constraints import positive_finite, sphere
 from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
 from hvae.sampling import METHODS, sample_vmf
-from hvae.special import BesselTerms, bessel_terms, iv_ratio_derivative
+from hvae.special import BesselTerms, bessel_terms_and_derivatives, iv_ratio_derivative
 
 __all__ = [
     "VonMisesFisher",
@@ -131,9 +131,14 @@ class VonMisesFisher(Distribution):
         return new
 
     @lazy_property
+    def _evaluation(self) -> tuple[BesselTerms, torch.Tensor, torch.Tensor]:
+        """The Bessel terms at v = d/2 - 1 in float64 (differentiable in kappa) and A_d', from
+        the one evaluation that log_prob, entropy, the KL and rsample's gradient share."""
+        return bessel_terms_and_derivatives(0.5 * self.dim - 1, self.concentration.double())
+
+    @property
     def _terms(self) -> BesselTerms:
-        """The Bessel terms at v = d/2 - 1 in float64, differentiable in kappa."""
-        return bessel_terms(0.5 * self.dim - 1, self.concentration.double())
+        return self._evaluation[0]
 
     @property
     def mean_resultant_length(self) -> torch.Tensor:
@@ -189,13 +194,18 @@ class VonMisesFisher(Distribution):
     def entropy(self) -> torch.Tensor:
         r""":math:`H = -\log C_d(\kappa) - \kappa A_d(\kappa) = \log|S^{d-1}| - \mathrm{KL}`
         (:func:`kl_uniform`)."""
-        kl = kl_uniform(self.concentration.double(), self._terms, self.dim)
+        kl = kl_uniform(self.concentration.double(), self._terms, self.dim, self._evaluation[2])
         return (log_sphere_area(self.dim) - kl).to(self.loc.dtype)
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
         """Reparameterised draws of shape ``sample_shape + batch_shape + (d,)``
         (:func:`hvae.sampling.sample_vmf`)."""
-        return sample_vmf(self.loc, self.concentration.double(), sample_shape, self.method)
+        kappa = self.concentration.double()
+        # the gradient in kappa needs A_d(kappa): share the lazy evaluation (the KL and the
+        # entropy use it), but do not make a draw without gradient pay for it
+        needs_grad = torch.is_grad_enabled() and (kappa.requires_grad or self.loc.requires_grad)
+        mean_w = self._terms.ratio.detach() if needs_grad else None
+        return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
 
     def __repr__(self) -> str:
         return (f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)}, "
@@ -208,10 +218,11 @@ def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor
     = \kappa A_d(\kappa) - L(\kappa) \ge 0`; constant in :math:`\mu` (:func:`kl_uniform`)."""
     if p.dim != q.dim:
         raise fail("q", f"a uniform law of the same dimension as p (dim = {p.dim})", q)
-    return kl_uniform(p.concentration.double(), p._terms, p.dim).to(p.loc.dtype)
+    return kl_uniform(p.concentration.double(), p._terms, p.dim, p._evaluation[2]).to(p.loc.dtype)
 
 
-def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int) -> torch.Tensor:
+def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int,
+               ratio_derivative: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\mathrm{KL}(\mathrm{vMF}(\mu, \kappa) \,\|\, \mathcal U(S^{d-1}))` (d ambient)
     from the Bessel terms at :math:`v = d/2 - 1` (:func:`hvae.special.bessel_terms` of
     ``kappa``), in float64, in whichever of two equal forms has the smaller terms:
@@ -222,7 +233,9 @@ def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int) -> torch.Tensor:
     :math:`\kappa \to \infty` (both :math:`O(\log\kappa)`, where the first would subtract two
     numbers of size :math:`\kappa`). Its gradient in ``kappa`` is
     :math:`\kappa A_d'(\kappa)`, given to autograd directly: differentiating either form would
-    add and subtract :math:`A_d`-sized terms around it.
+    add and subtract :math:`A_d`-sized terms around it. ``ratio_derivative`` is
+    :math:`A_d'(\kappa)` if the caller has it (:func:`hvae.special.bessel_terms_and_derivatives`
+    returns it with the terms); otherwise it is computed.
     """
     first = kappa.detach() * terms.ratio.detach() - terms.rescaled.detach()
     second = terms.complement.detach() - kappa.detach() * terms.gap.detach()
@@ -230,7 +243,9 @@ def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int) -> torch.Tensor:
         terms.complement + kappa * terms.gap).detach()
     kl = torch.where(rounds_less, first, second)
     if kappa.requires_grad:
-        slope = kappa.detach() * iv_ratio_derivative(0.5 * d, kappa.detach())
+        if ratio_derivative is None:
+            ratio_derivative = iv_ratio_derivative(0.5 * d, kappa.detach())
+        slope = kappa.detach() * ratio_derivative.detach()
         kl = _KLWithSlope.apply(kl, kappa, slope)
     return kl
 
