@@ -271,10 +271,17 @@ return parts.join(' ');
 """
 
 # Resolves once MathJax has typeset the page (or at once on a page without math).
+# MathJax is loaded asynchronously, so on a busy machine it may not exist yet when the page's
+# load event fires: wait up to 30 s for it to appear before calling it missing.
 MATHJAX_DONE_JS = """
 const done = arguments[arguments.length - 1];
-if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('no MathJax'); }
-else { MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e)); }
+const start = Date.now();
+(function wait() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e));
+  } else if (Date.now() - start > 30000) { done('no MathJax'); }
+  else { setTimeout(wait, 50); }
+})();
 """
 
 # Forces lazy images to load, waits for every image, then reports the broken ones.
