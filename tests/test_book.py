@@ -276,6 +276,7 @@ return parts.join(' ');
 MATHJAX_DONE_JS = """
 const done = arguments[arguments.length - 1];
 const start = Date.now();
+if (!document.querySelector('.math')) { done('no math on the page'); return; }
 (function wait() {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e));
