@@ -272,11 +272,12 @@ return parts.join(' ');
 
 # Resolves once MathJax has typeset the page (or at once on a page without math).
 # MathJax is loaded asynchronously, so on a busy machine it may not exist yet when the page's
-# load event fires: wait up to 30 s for it to appear before calling it missing.
+# load event fires: on a page that loads it, wait up to 30 s for it to appear.
 MATHJAX_DONE_JS = """
 const done = arguments[arguments.length - 1];
 const start = Date.now();
-if (!document.querySelector('.math')) { done('no math on the page'); return; }
+const scripts = Array.from(document.scripts).map((el) => el.src.toLowerCase());
+if (!scripts.some((src) => src.includes('mathjax'))) { done('no MathJax'); return; }
 (function wait() {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e));
