@@ -22,29 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.distributions import kl_divergence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import reference  # noqa: E402  (tests/reference.py: the mpmath references)
-
-from hvae.distributions import HypersphericalUniform, VonMisesFisher  # noqa: E402
+from test_vmf_accuracy import exact_scalars, hvae_scalars  # noqa: E402 (the test's helpers)
 
 QUANTITIES = ("log C_d", "log q(mode)", "entropy", "KL")
-
-
-def hvae_values(d: int, kappas: np.ndarray, dtype: torch.dtype) -> np.ndarray:
-    """(4, n) hvae's four quantities at ``kappas`` in ``dtype``."""
-    kappa = torch.tensor(kappas, dtype=dtype)
-    loc = torch.zeros(len(kappas), d, dtype=dtype)
-    loc[:, 0] = 1
-    q = VonMisesFisher(loc, kappa, validate_args=False)
-    prior = HypersphericalUniform(d, dtype=dtype)
-    rows = (q.log_normalizer(), q.log_prob(loc), q.entropy(), kl_divergence(q, prior))
-    return np.stack([r.double().numpy() for r in rows])
-
-
-def exact_values(d: int, kappas: np.ndarray) -> np.ndarray:
-    return np.array([[float(v) for v in reference.vmf_exact(d, float(k))] for k in kappas]).T
 
 
 def main() -> None:
@@ -60,12 +42,12 @@ def main() -> None:
     print(f"worst |error| / max(1, |value|) over {len(kappas)} kappas from {kappas[0]:.1e} to "
           f"{kappas[-1]:.1e}\n{'d':>6} {header} {'at kappa':>10} | {'float32/eps':>11}")
     for d in (int(s) for s in args.dims.split(",")):
-        exact = exact_values(d, kappas)
-        err = np.abs(hvae_values(d, kappas, torch.float64) - exact) / np.maximum(1, np.abs(exact))
+        exact = exact_scalars(d, kappas)
+        err = np.abs(hvae_scalars(d, kappas, torch.float64) - exact) / np.maximum(1, np.abs(exact))
         small = kappas < 3e38
         k32 = torch.tensor(kappas[small], dtype=torch.float32).double().numpy()
-        exact32 = torch.tensor(exact_values(d, k32)).float().double().numpy()
-        err32 = (np.abs(hvae_values(d, k32, torch.float32) - exact32)
+        exact32 = torch.tensor(exact_scalars(d, k32)).float().double().numpy()
+        err32 = (np.abs(hvae_scalars(d, k32, torch.float32) - exact32)
                  / np.maximum(1, np.abs(exact32)) / np.finfo(np.float32).eps)
         worst_at = kappas[np.unravel_index(np.argmax(err), err.shape)[1]]
         cells = " ".join(f"{e:12.1e}" for e in err.max(axis=1))

@@ -32,7 +32,6 @@ __all__ = [
     "dw_dkappa",
     "exact_one_minus_w_d3",
     "pole_and_axis",
-    "proposals_per_entry",
     "proposals_up_front",
     "reflect",
     "symmetric_beta",
@@ -95,16 +94,16 @@ def _debye_sums(t, v):
 
 
 def _x_minus_log1p(y):
-    """y - log(1 + y), y >= 0, without cancellation: with u = y / (2 + y), log(1 + y) =
-    2 atanh(u), so below y = 1 it is 2u^2/(1 - u) - 2 sum_{k>=1} u^(2k+1)/(2k+1), u <= 1/3."""
-    below = torch.where(y < 1, y, 1.0)
-    u = below / (2 + below)
+    """y - log(1 + y) for 0 <= y < 1 without cancellation: with u = y / (2 + y), log(1 + y) =
+    2 atanh(u), so it is 2u^2/(1 - u) - 2 sum_{k>=1} u^(2k+1)/(2k+1), u <= 1/3. (Entries with
+    y >= 1, discarded by the caller's where, are clamped so that nothing overflows.)"""
+    u = y.clamp_max(1.0) / (2 + y.clamp_max(1.0))
     u2 = u * u
     tail, term = torch.zeros_like(u), u
     for k in range(1, 20):
         term = term * u2
         tail = tail + term / (2 * k + 1)
-    return torch.where(y < 1, 2 * u2 / (1 - u) - 2 * tail, y - torch.log1p(y))
+    return 2 * u2 / (1 - u) - 2 * tail
 
 
 def _stirling_tail(v):
@@ -259,12 +258,6 @@ def symmetric_beta(shape: tuple, d: int, device, generator=None) -> torch.Tensor
     return beta_from_gaussian(z, torch.sqrt(2 * gamma))
 
 
-def proposals_per_entry(pending: int) -> int:
-    """Proposals per still-rejected entry in the rounds after the first: few pending entries
-    make a round cost more than its proposals, so draw more of them."""
-    return 2 if pending >= 1024 else 4
-
-
 #: Below Wood's acceptance probability for every d and kappa (its minimum over chapter 3's
 #: range is 0.6577, at d = 2 as kappa grows); a lower true value would only cost retries.
 MIN_ACCEPTANCE = 0.65
@@ -347,13 +340,12 @@ def pole_and_axis(loc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.
 
 def reflect(loc: torch.Tensor, g: torch.Tensor, rest_norm: torch.Tensor,
             omw: torch.Tensor) -> torch.Tensor:
-    """z = H y with y = (s w, sqrt(1-w^2) g_rest/|g_rest|), built inside ``g`` (overwritten)."""
+    """z = H y with y = (s w, sqrt(1-w^2) g_rest/|g_rest|), in differentiable operations (the
+    grid sampler's gradient flows through it)."""
     pole, u, u_norm2 = pole_and_axis(loc)
-    y = g
-    y[..., 1:] *= (torch.sqrt(omw * (2 - omw)) / rest_norm).to(g.dtype).unsqueeze(-1)
-    y[..., :1] = pole * (1 - omw).to(g.dtype).unsqueeze(-1)
-    coef = (y * u).sum(-1, keepdim=True).mul_(2 / u_norm2)
-    return y.addcmul_(coef, u, value=-1)
+    scale = (torch.sqrt(omw * (2 - omw)) / rest_norm).to(loc.dtype).unsqueeze(-1)
+    y = torch.cat([pole * (1 - omw).to(loc.dtype).unsqueeze(-1), g[..., 1:] * scale], -1)
+    return y - (2 * (y * u).sum(-1, keepdim=True) / u_norm2) * u
 
 
 def dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, mean_w: torch.Tensor, d: int

@@ -81,11 +81,9 @@ def _debye_sums(t, v, a):
 
 @numba.njit(cache=True)
 def _x_minus_log1p(y):
-    """y - log(1 + y) for y >= 0, without the cancellation of the direct form at small y:
-    with u = y / (2 + y), log(1 + y) = 2 atanh(u), so the difference is
-    2u^2/(1 - u) - 2 sum_{k>=1} u^(2k+1)/(2k+1) (u <= 1/3 below y = 1)."""
-    if y >= 1:
-        return y - math.log1p(y)
+    """y - log(1 + y) for 0 <= y < 1, without the cancellation of the direct form: with
+    u = y / (2 + y), log(1 + y) = 2 atanh(u), so the difference is
+    2u^2/(1 - u) - 2 sum_{k>=1} u^(2k+1)/(2k+1) (u <= 1/3)."""
     u = y / (2 + y)
     u2 = u * u
     term, tail = u, 0.0

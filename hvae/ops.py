@@ -59,6 +59,7 @@ __all__ = [
     "bessel_terms",
     "bessel_terms_function",
     "dw_dkappa",
+    "implicit_dw_dkappa",
     "sample_one_minus_w",
     "vmf_rsample",
     "vmf_rsample_function",
@@ -177,6 +178,12 @@ def _check_kappa(kappa: Tensor) -> None:
         raise fail("kappa", "positive and finite", float(bad))
 
 
+def _proposals_per_entry(pending: int) -> int:
+    """Proposals per still-rejected entry in the CPU sampler's rounds after the first: few
+    pending entries make a round cost more than its proposals, so draw more of them."""
+    return 2 if pending >= 1024 else 4
+
+
 def _wood_cpu(kappa: Tensor, d: int, first_eps: np.ndarray, gen) -> Tensor:
     """Wood's rounds as compiled loops, the random numbers drawn as
     :func:`hvae._array_kernels.wood_one_minus_w` draws them."""
@@ -189,7 +196,7 @@ def _wood_cpu(kappa: Tensor, d: int, first_eps: np.ndarray, gen) -> Tensor:
         pending = _kernels.wood_round(flat, d, pending, eps, u, out)
         if pending.shape[0] == 0:
             return torch.from_numpy(out)
-        shape = (pending.shape[0], _array_kernels.proposals_per_entry(pending.shape[0]))
+        shape = (pending.shape[0], _proposals_per_entry(pending.shape[0]))
         z, gamma = _array_kernels.symmetric_normal_gamma(shape, d, "cpu", gen)
         eps = _kernels.symmetric_beta(z.numpy(), gamma.numpy())
     raise RuntimeError(f"Wood's sampler did not finish in {_array_kernels.MAX_ROUNDS} rounds")
@@ -242,6 +249,19 @@ def _dw_dkappa_cpu(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tensor
 @dw_dkappa.register_fake
 def _dw_dkappa_fake(omw: Tensor, kappa: Tensor, mean_w: Tensor, d: int) -> Tensor:
     return torch.empty_like(omw)
+
+
+def implicit_dw_dkappa(omw: Tensor, kappa: Tensor, d: int, mean_w: Tensor | None = None
+                       ) -> Tensor:
+    r""":func:`dw_dkappa` at the draws ``omw`` (float64, one shape), with :math:`A_d(\kappa)`
+    from the Bessel operator unless the caller has it: the implicit gradient of both samplers'
+    backward passes. (Through :func:`bessel_terms_function`: ``torch.func.grad`` runs those
+    backward passes too.)"""
+    kappa = kappa.detach()
+    if mean_w is None:
+        order = torch.tensor(0.5 * d - 1, dtype=torch.float64, device=kappa.device)
+        mean_w = bessel_terms_function(order, kappa)[1]
+    return dw_dkappa(omw, kappa, mean_w.detach(), d)
 
 
 @torch.library.custom_op("hvae::vmf_rsample", mutates_args=())
@@ -322,10 +342,7 @@ def _vmf_backward(ctx, grad_z, _grad_omw):
         d_omw = (-(pole * grad_y[:, :1]).squeeze(-1).to(torch.float64)
                  + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
         d = loc.shape[-1]
-        if mean_w is None:  # (bessel_terms_function: torch.func.grad runs this backward too)
-            mean_w = bessel_terms_function(torch.tensor(0.5 * d - 1, dtype=torch.float64,
-                                                        device=kappa.device), kappa.detach())[1]
-        grad_kappa = -d_omw * dw_dkappa(omw, kappa.detach(), mean_w.detach(), d)
+        grad_kappa = -d_omw * implicit_dw_dkappa(omw, kappa, d, mean_w)
     return grad_loc, grad_kappa, None, None, None
 
 

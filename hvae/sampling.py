@@ -213,13 +213,6 @@ def _seed(generator: torch.Generator | None) -> torch.Tensor:
     return torch.randint(0, 2**63 - 1, (), generator=generator)
 
 
-def _dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
-    """The implicit derivative dw/dkappa at the draws (float64 tensors of one shape, no
-    autograd): the operator ``hvae::dw_dkappa``, with A_d(kappa) from the Bessel operator."""
-    order = torch.tensor(0.5 * d - 1, dtype=torch.float64, device=kappa.device)
-    return ops.dw_dkappa(omw, kappa, ops.bessel_terms(order, kappa)[1], d)
-
-
 class _ImplicitOneMinusW(torch.autograd.Function):
     @staticmethod
     def forward(omw: torch.Tensor, kappa: torch.Tensor, d: int):
@@ -235,7 +228,7 @@ class _ImplicitOneMinusW(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         omw, kappa = ctx.saved_tensors
-        return None, -grad_out * _dw_dkappa(omw, kappa.expand(omw.shape), ctx.d), None
+        return None, -grad_out * ops.implicit_dw_dkappa(omw, kappa.expand(omw.shape), ctx.d), None
 
 
 def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
@@ -347,7 +340,4 @@ def _grid_vmf(loc, kappa, sample_shape, generator) -> torch.Tensor:
     g = torch.randn(*shape, d, dtype=loc.dtype, device=loc.device, generator=generator)
     rest_norm = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(torch.float64)
     omw = sample_one_minus_w(kappa, d, sample_shape, "inverse_cdf", generator=generator)
-    pole, u, u_norm2 = _array_kernels.pole_and_axis(loc.expand(*shape, d))
-    scale = (torch.sqrt(omw * (2 - omw)) / rest_norm).to(loc.dtype).unsqueeze(-1)
-    y = torch.cat([pole * (1 - omw).to(loc.dtype).unsqueeze(-1), g[..., 1:] * scale], -1)
-    return y - (2 * (y * u).sum(-1, keepdim=True) / u_norm2) * u
+    return _array_kernels.reflect(loc.expand(*shape, d), g, rest_norm, omw)

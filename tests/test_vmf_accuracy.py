@@ -19,7 +19,8 @@ KAPPAS = 10.0 ** np.arange(-8.0, 300.1, 2.5) * 1.0371
 DIMS = [2, 3, 5, 10, 31, 100, 1000, 10000]
 
 
-def _values(d: int, kappas: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+def hvae_scalars(d: int, kappas: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+    """(4, n): log C_d, log q(mode), entropy and KL from hvae at ``kappas`` in ``dtype``."""
     kappa = torch.tensor(kappas, dtype=dtype)
     loc = torch.zeros(len(kappas), d, dtype=dtype)
     loc[:, 0] = 1
@@ -29,14 +30,15 @@ def _values(d: int, kappas: np.ndarray, dtype: torch.dtype) -> np.ndarray:
     return np.stack([r.double().numpy() for r in rows])
 
 
-def _exact(d: int, kappas: np.ndarray) -> np.ndarray:
+def exact_scalars(d: int, kappas: np.ndarray) -> np.ndarray:
+    """The same four from :func:`reference.vmf_exact`, as floats."""
     return np.array([[float(v) for v in ref.vmf_exact(d, float(k))] for k in kappas]).T
 
 
 @pytest.mark.parametrize("d", DIMS)
 def test_float64_within_1e13_of_mpmath(d: int) -> None:
-    exact = _exact(d, KAPPAS)
-    err = np.abs(_values(d, KAPPAS, torch.float64) - exact) / np.maximum(1, np.abs(exact))
+    exact = exact_scalars(d, KAPPAS)
+    err = np.abs(hvae_scalars(d, KAPPAS, torch.float64) - exact) / np.maximum(1, np.abs(exact))
     bad = np.argwhere(err > 1e-13)
     assert bad.size == 0, [(("log C", "mode", "H", "KL")[i], KAPPAS[j], err[i, j])
                            for i, j in bad]
@@ -45,8 +47,8 @@ def test_float64_within_1e13_of_mpmath(d: int) -> None:
 @pytest.mark.parametrize("d", DIMS)
 def test_float32_within_10_eps_of_the_rounded_value(d: int) -> None:
     k32 = torch.tensor(KAPPAS[KAPPAS < 3e38], dtype=torch.float32).double().numpy()
-    exact = torch.tensor(_exact(d, k32)).float().double().numpy()
-    err = np.abs(_values(d, k32, torch.float32) - exact) / np.maximum(1, np.abs(exact))
+    exact = torch.tensor(exact_scalars(d, k32)).float().double().numpy()
+    err = np.abs(hvae_scalars(d, k32, torch.float32) - exact) / np.maximum(1, np.abs(exact))
     assert err.max() <= 10 * np.finfo(np.float32).eps
 
 
@@ -55,7 +57,7 @@ def test_large_kappa_values_grow_like_half_log_kappa_per_dimension(d: int) -> No
     """Where the old forms returned KL = 0 and entropy = 0 (kappa >= 1e18): the KL keeps its
     slope (d - 1)/2 in log kappa, measured between two concentrations a factor 1e10 apart."""
     kappas = np.array([1e200, 1e210])
-    kl = _values(d, kappas, torch.float64)[3]
+    kl = hvae_scalars(d, kappas, torch.float64)[3]
     assert (kl[1] - kl[0]) / np.log(1e10) == pytest.approx((d - 1) / 2, rel=1e-12)
 
 
@@ -86,6 +88,6 @@ def test_float64_at_the_ends_of_its_range(d: int) -> None:
     overflows in the recurrence and sums like s + kappa overflow, the same 1e-13."""
     kappas = np.array([5e-324, 2.2250738585072014e-308, 1e-200, 1e-150, 1e-140, 1e307,
                        1.7976931348623157e308])
-    exact = _exact(d, kappas)
-    err = np.abs(_values(d, kappas, torch.float64) - exact) / np.maximum(1, np.abs(exact))
+    exact = exact_scalars(d, kappas)
+    err = np.abs(hvae_scalars(d, kappas, torch.float64) - exact) / np.maximum(1, np.abs(exact))
     assert np.isfinite(err).all() and err.max() <= 1e-13, err
