@@ -34,6 +34,7 @@ __all__ = [
     "pole_and_axis",
     "proposals_up_front",
     "reflect",
+    "reflect_grad",
     "symmetric_beta",
     "symmetric_normal_gamma",
     "wood_envelope",
@@ -346,6 +347,29 @@ def reflect(loc: torch.Tensor, g: torch.Tensor, rest_norm: torch.Tensor,
     scale = (torch.sqrt(omw * (2 - omw)) / rest_norm).to(loc.dtype).unsqueeze(-1)
     y = torch.cat([pole * (1 - omw).to(loc.dtype).unsqueeze(-1), g[..., 1:] * scale], -1)
     return y - (2 * (y * u).sum(-1, keepdim=True) / u_norm2) * u
+
+
+def reflect_grad(grad_z: torch.Tensor, loc: torch.Tensor, z: torch.Tensor, omw: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The backward of :func:`reflect` at draws ``z = H(mu) y``: ``(grad_loc, d_omw)``, the
+    gradients with respect to the unit ``loc`` (n, d) and to ``omw`` = 1 - w (n,, float64),
+    for upstream ``grad_z`` :math:`G`. With :math:`u = s e_1 - \mu`, :math:`n = \|u\|^2`,
+    :math:`c = 2\langle u, y\rangle / n` and :math:`b = 2\langle G, u\rangle / n`:
+    :math:`\partial L/\partial y = G - b u`, :math:`\partial L/\partial\mu = c G + b y - s b c
+    e_1`, and through :math:`y = (s(1-q), \sqrt{q(2-q)}\, g/|g|)`,
+    :math:`\partial L/\partial q = -s (\partial L/\partial y)_1 + \frac{1-q}{q(2-q)}
+    \sum_{j\ge2} (\partial L/\partial y)_j y_j`."""
+    pole, u, u_norm2 = pole_and_axis(loc)
+    y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
+    coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
+    g_dot_u = 2 * (grad_z * u).sum(-1, keepdim=True) / u_norm2
+    grad_loc = coef * grad_z + g_dot_u * y
+    grad_loc = torch.cat([grad_loc[:, :1] - pole * g_dot_u * coef, grad_loc[:, 1:]], -1)
+    grad_y = grad_z - g_dot_u * u
+    rest = (grad_y[:, 1:] * y[:, 1:]).sum(-1).to(torch.float64)
+    d_omw = (-(pole * grad_y[:, :1]).squeeze(-1).to(torch.float64)
+             + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
+    return grad_loc, d_omw
 
 
 def dw_dkappa(omw: torch.Tensor, kappa: torch.Tensor, mean_w: torch.Tensor, d: int

@@ -12,7 +12,8 @@ path), and tests/test_kernels.py runs both on the CPU and checks that they agree
   quadrature, whose math is documented in :mod:`hvae.sampling`);
 - :func:`symmetric_beta` and :func:`split_gaussian` are ``_array_kernels.beta_from_gaussian``'s
   arithmetic on normals and Gamma draws, or on the rows of the Gaussian block;
-- :func:`reflect` is ``_array_kernels.reflect`` (the Householder reflection of a draw).
+- :func:`reflect` is ``_array_kernels.reflect`` (the Householder reflection of a draw), and
+  :func:`reflect_grad` is ``_array_kernels.reflect_grad`` (its backward).
 
 Compiled on first use and cached next to this file (``cache=True``). Also here, since the
 compiled quadratures take its nodes and weights: :func:`gauss_legendre`, the one Gauss-Legendre
@@ -37,6 +38,7 @@ __all__ = [
     "dw_dkappa",
     "gauss_legendre",
     "reflect",
+    "reflect_grad",
     "split_gaussian",
     "symmetric_beta",
     "wood_round",
@@ -388,3 +390,42 @@ def reflect(loc, g, rest_norm, omw, compensated):
             g[i, j] = np.float64(g[i, j]) * scale + coef * np.float64(loc[i, j])
         g[i, 0] = y0 + coef * (mu0 - pole)
     return g
+
+
+@numba.njit(cache=True)
+def reflect_grad(grad_z, loc, z, omw):
+    """The reflection's part of :func:`hvae.ops.vmf_rsample`'s backward, one pass per row in
+    float64: ``grad_loc`` (n, d, of ``loc``'s dtype) and dL/d(1-w)
+    (n,), for upstream ``grad_z`` at draws ``z = H(mu) y`` (the formulas of
+    ``_array_kernels.reflect_grad``)."""
+    n, d = z.shape
+    grad_loc = np.empty_like(loc)
+    d_omw = np.empty(n)
+    for i in range(n):
+        mu0 = np.float64(loc[i, 0])
+        pole = 1.0 if mu0 < 0 else -1.0
+        norm2 = 2 + 2 * abs(mu0)
+        # <v, u> = s v_0 - <v, mu> for u = s e1 - mu
+        z_u = pole * np.float64(z[i, 0]) - _row_dot(z, i, loc, i, 0, False)
+        g_u = pole * np.float64(grad_z[i, 0]) - _row_dot(grad_z, i, loc, i, 0, False)
+        a = 2 * z_u / norm2  # y = z - a u (H is an involution)
+        b = 2 * g_u / norm2  # dL/dy = G - b u
+        y0 = np.float64(z[i, 0]) - a * (pole - mu0)
+        y_u = pole * y0
+        rest = 0.0  # sum_{j >= 1} (dL/dy)_j y_j
+        for j in range(1, d):
+            mu_j = np.float64(loc[i, j])
+            y_u -= (np.float64(z[i, j]) + a * mu_j) * mu_j
+        for j in range(1, d):
+            mu_j = np.float64(loc[i, j])
+            rest += (np.float64(grad_z[i, j]) + b * mu_j) * (np.float64(z[i, j]) + a * mu_j)
+        y_u -= y0 * mu0
+        c = 2 * y_u / norm2
+        for j in range(1, d):
+            y_j = np.float64(z[i, j]) + a * np.float64(loc[i, j])
+            grad_loc[i, j] = c * np.float64(grad_z[i, j]) + b * y_j
+        grad_loc[i, 0] = c * np.float64(grad_z[i, 0]) + b * y0 - pole * b * c
+        q = omw[i]
+        grad_y0 = np.float64(grad_z[i, 0]) - b * (pole - mu0)
+        d_omw[i] = -pole * grad_y0 + (rest * (1 - q) / (q * (2 - q)) if q > 0 else 0.0)
+    return grad_loc, d_omw

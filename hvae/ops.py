@@ -15,14 +15,21 @@ tests/test_ops.py.
     in ``x`` through its first five outputs (:math:`\partial_x L = R`,
     :math:`\partial_x(x - L) = 1 - R`); the two derivative outputs are not differentiable.
 
-``hvae::vmf_rsample(loc, kappa, seed, exact) -> (z, omw)``
+``hvae::vmf_rsample(loc, kappa, mean_w?, seed, exact) -> (z, omw)``
     One draw of :math:`\mathrm{vMF}(\mu_i, \kappa_i)` per row of unit ``loc`` (n, d): the
     Gaussian block, :math:`1 - w` by Wood's sampler (or the exact inverse CDF for d = 3) and
     the Householder reflection (:func:`hvae.sampling.sample_vmf`). Differentiable in ``loc``
-    (exactly) and ``kappa`` (implicit reparameterisation, through ``hvae::dw_dkappa``); ``omw``
-    is returned for diagnostics and carries no gradient. ``vmap`` rule: a batched seed
+    (exactly) and ``kappa`` (implicit reparameterisation) through
+    ``hvae::vmf_rsample_backward``; ``mean_w``, :math:`A_d(\kappa)`, is for that backward
+    (``None``: it computes it). ``omw`` is returned for diagnostics and carries no gradient.
+    ``vmap`` rule: a batched seed
     (``randomness="different"``) draws the batch at once, an unbatched one gives every entry
     the same random numbers.
+
+``hvae::vmf_rsample_backward(grad_z, loc, z, omw, kappa, mean_w?, want_kappa) -> (grad_loc,
+grad_kappa)``
+    The backward of ``vmf_rsample`` in one call (on the CPU one compiled pass): the
+    reflection's exact gradient and the implicit one through ``hvae::dw_dkappa``'s quadrature.
 
 ``hvae::sample_one_minus_w(kappa, d, seed) -> omw``
     :math:`1 - w` by Wood's sampler alone (:func:`hvae.sampling.sample_one_minus_w`, which
@@ -62,6 +69,7 @@ __all__ = [
     "implicit_dw_dkappa",
     "sample_one_minus_w",
     "vmf_rsample",
+    "vmf_rsample_backward",
     "vmf_rsample_function",
 ]
 
@@ -322,28 +330,60 @@ def _vmf_setup_context(ctx, inputs, output) -> None:
 
 
 def _vmf_backward(ctx, grad_z, _grad_omw):
-    r"""The gradients of :math:`z = H(\mu) y(1 - w)` (see :class:`hvae.sampling` on the
-    reflection): with :math:`u = s e_1 - \mu`, :math:`n = \|u\|^2`, :math:`c = 2\langle u,
-    y\rangle / n` and upstream :math:`G`, :math:`\partial L/\partial y = G - (2\langle G,
-    u\rangle/n) u`, :math:`\partial L/\partial\mu = c G + (2\langle G,u\rangle/n) y - 2s\langle
-    G, u\rangle (c/n) e_1`, and through :math:`q = 1 - w` by implicit reparameterisation."""
+    """Through :func:`vmf_rsample_backward`: the reflection exactly, and :math:`q = 1 - w` by
+    implicit reparameterisation."""
     loc, kappa, z, omw, mean_w = ctx.saved_tensors
-    pole, u, u_norm2 = _array_kernels.pole_and_axis(loc)
-    y = z - (2 * (z * u).sum(-1, keepdim=True) / u_norm2) * u  # H is an involution
-    coef = 2 * (u * y).sum(-1, keepdim=True) / u_norm2
-    g_dot_u = 2 * (grad_z * u).sum(-1, keepdim=True) / u_norm2
-    grad_loc = grad_kappa = None
-    if ctx.needs_input_grad[0]:
-        grad_loc = coef * grad_z + g_dot_u * y
-        grad_loc = torch.cat([grad_loc[:, :1] - pole * g_dot_u * coef, grad_loc[:, 1:]], -1)
-    if ctx.needs_input_grad[1]:
-        grad_y = grad_z - g_dot_u * u
-        rest = (grad_y[:, 1:] * y[:, 1:]).sum(-1).to(torch.float64)
-        d_omw = (-(pole * grad_y[:, :1]).squeeze(-1).to(torch.float64)
-                 + torch.where(omw > 0, rest * (1 - omw) / (omw * (2 - omw)), 0.0))
-        d = loc.shape[-1]
-        grad_kappa = -d_omw * implicit_dw_dkappa(omw, kappa, d, mean_w)
-    return grad_loc, grad_kappa, None, None, None
+    want_loc, want_kappa = ctx.needs_input_grad[:2]
+    if want_kappa and mean_w is None:
+        order = torch.tensor(0.5 * loc.shape[-1] - 1, dtype=torch.float64, device=kappa.device)
+        mean_w = bessel_terms_function(order, kappa.detach())[1]
+    grad_loc, grad_kappa = vmf_rsample_backward(
+        grad_z.contiguous(), loc.detach(), z.detach(), omw, kappa.detach(),
+        None if mean_w is None else mean_w.detach(), want_kappa)
+    return (grad_loc if want_loc else None), (grad_kappa if want_kappa else None), None, \
+        None, None
+
+
+@torch.library.custom_op("hvae::vmf_rsample_backward", mutates_args=())
+def vmf_rsample_backward(grad_z: Tensor, loc: Tensor, z: Tensor, omw: Tensor, kappa: Tensor,
+                         mean_w: Tensor | None, want_kappa: bool) -> tuple[Tensor, Tensor]:
+    r"""The backward of :func:`vmf_rsample` for upstream ``grad_z`` at its draws ``(z, omw)``:
+    ``(grad_loc, grad_kappa)``, the reflection's exact gradient
+    (:func:`hvae._array_kernels.reflect_grad` has the formulas) and
+    :math:`-\partial L/\partial w \cdot \partial w/\partial\kappa` by :func:`dw_dkappa`
+    (zeros unless ``want_kappa``, which needs ``mean_w`` = :math:`A_d(\kappa)`). Not
+    differentiable."""
+    return _vmf_rsample_backward_arrays(grad_z, loc, z, omw, kappa, mean_w, want_kappa)
+
+
+def _vmf_rsample_backward_arrays(grad_z: Tensor, loc: Tensor, z: Tensor, omw: Tensor,
+                                 kappa: Tensor, mean_w: Tensor | None, want_kappa: bool
+                                 ) -> tuple[Tensor, Tensor]:
+    """The operator's kernel for devices other than the CPU (the CUDA path)."""
+    grad_loc, d_omw = _array_kernels.reflect_grad(grad_z, loc, z, omw)
+    if not want_kappa:
+        return grad_loc, torch.zeros_like(kappa)
+    return grad_loc, -d_omw * _array_kernels.dw_dkappa(omw, kappa, mean_w, loc.shape[-1])
+
+
+@vmf_rsample_backward.register_kernel("cpu")
+def _vmf_rsample_backward_cpu(grad_z: Tensor, loc: Tensor, z: Tensor, omw: Tensor,
+                              kappa: Tensor, mean_w: Tensor | None, want_kappa: bool
+                              ) -> tuple[Tensor, Tensor]:
+    grad_loc, d_omw = _kernels.reflect_grad(grad_z.contiguous().numpy(),
+                                            loc.contiguous().numpy(), z.contiguous().numpy(),
+                                            omw.numpy())
+    if not want_kappa:
+        return torch.from_numpy(grad_loc), torch.zeros_like(kappa)
+    nodes, weights = _kernels.gauss_legendre(_kernels.QUAD_NODES)
+    dw = _kernels.dw_dkappa(omw.numpy(), kappa.numpy(), mean_w.numpy(), loc.shape[-1],
+                            _kernels.QUAD_WINDOW, nodes, weights)
+    return torch.from_numpy(grad_loc), torch.from_numpy(np.negative(d_omw * dw, out=dw))
+
+
+@vmf_rsample_backward.register_fake
+def _vmf_rsample_backward_fake(grad_z, loc, z, omw, kappa, mean_w, want_kappa):
+    return torch.empty_like(loc), torch.empty_like(kappa)
 
 
 vmf_rsample.register_autograd(_vmf_backward, setup_context=_vmf_setup_context)

@@ -56,3 +56,17 @@ def test_dw_dkappa_on_the_device_equals_the_cpu_kernel() -> None:
     cpu = ops.dw_dkappa(omw, k, mean_w, 11)
     gpu = ops.dw_dkappa(omw.cuda(), k.cuda(), mean_w.cuda(), 11).cpu()
     assert float((cpu - gpu).abs().max()) <= 1e-11 * float(cpu.abs().max())
+
+
+def test_vmf_rsample_backward_on_the_device_equals_the_cpu_kernel() -> None:
+    gen = torch.Generator().manual_seed(5)
+    loc = torch.nn.functional.normalize(torch.randn(500, 11, dtype=F64, generator=gen), dim=1)
+    k = torch.full((500,), 30.0, dtype=F64)
+    z, omw = ops.vmf_rsample(loc, k, None, torch.tensor(4), False)
+    grad_z = torch.randn(z.shape, dtype=F64, generator=gen)
+    mean_w = ops.bessel_terms(torch.tensor(4.5, dtype=F64), k)[1]
+    cpu = ops.vmf_rsample_backward(grad_z, loc, z, omw, k, mean_w, True)
+    gpu = ops.vmf_rsample_backward(*(t.cuda() for t in (grad_z, loc, z, omw, k, mean_w)), True)
+    for c, g in zip(cpu, gpu, strict=True):
+        assert g.device.type == "cuda"
+        assert float((c - g.cpu()).abs().max()) <= 1e-11 * float(c.abs().max())

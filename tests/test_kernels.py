@@ -72,6 +72,29 @@ def test_vmf_rsample_kernels_reflect_alike(d: int, kappa: float, dtype) -> None:
             assert float(((1 - cos) - omw).abs().max()) <= 10 * tol * max(1, d ** 0.5)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("d, kappa", CASES)
+def test_vmf_rsample_backward_kernels_agree(d: int, kappa: float, dtype) -> None:
+    """The compiled backward (one float64 pass per row) and the array one (torch operations
+    in the input dtype) on the same draws and upstream gradient, the poles of both signs
+    included: grad_loc to 1e-12 (float64) or 1e-5 (float32) of its largest entry, grad_kappa
+    to 1e-11 or 1e-5 of its largest (it crosses zero, so not relatively)."""
+    gen = torch.Generator().manual_seed(d + 1)
+    loc = torch.nn.functional.normalize(torch.randn(300, d, dtype=dtype, generator=gen), dim=1)
+    loc[0], loc[1] = 0, 0
+    loc[0, 0], loc[1, 0] = -1, 1
+    k = torch.full((300,), kappa, dtype=torch.float64)
+    z, omw = ops.vmf_rsample(loc, k, None, SEED, False)
+    grad_z = torch.randn(z.shape, dtype=dtype, generator=gen)
+    mean_w = ops.bessel_terms(torch.tensor(0.5 * d - 1, dtype=torch.float64), k)[1]
+    compiled = ops.vmf_rsample_backward(grad_z, loc, z, omw, k, mean_w, True)
+    arrays = ops._vmf_rsample_backward_arrays(grad_z, loc, z, omw, k, mean_w, True)
+    tols = (1e-12, 1e-11) if dtype == torch.float64 else (1e-5, 1e-5)
+    for c, a, tol in zip(compiled, arrays, tols, strict=True):
+        assert c.dtype == a.dtype and c.shape == a.shape
+        assert float((c - a).abs().max()) <= tol * float(a.abs().max())
+
+
 @pytest.mark.parametrize("d, kappa", CASES)
 def test_implicit_gradient_quadrature_kernels_agree(d: int, kappa: float):
     """The compiled quadrature and the array kernel agree to 1e-11 of the largest |dw/dkappa|

@@ -112,6 +112,11 @@ def test_sampler_opchecks() -> None:
     torch.library.opcheck(ops.sample_one_minus_w, (kappa.detach(), 5, seed))
     omw = ops.sample_one_minus_w(kappa.detach(), 5, seed)
     torch.library.opcheck(ops.dw_dkappa, (omw, kappa.detach(), mean_w, 5))
+    z, omw = ops.vmf_rsample(loc.detach(), kappa.detach(), None, seed, False)
+    grad_z = torch.randn(z.shape, dtype=F64, generator=gen)
+    for args in ((mean_w, True), (None, False)):
+        torch.library.opcheck(ops.vmf_rsample_backward,
+                              (grad_z, loc.detach(), z, omw, kappa.detach(), *args))
 
 
 def test_vmf_rsample_same_seed_same_draws_and_bad_kappa() -> None:
