@@ -7,11 +7,13 @@ path), and tests/test_kernels.py runs both on the CPU and checks that they agree
 
 - :func:`bessel_terms` is ``_array_kernels.bessel_terms`` (Debye's expansion and the backward
   recurrence, documented in :mod:`hvae.special`);
-- :func:`wood_round` is a round of ``_array_kernels.wood_one_minus_w`` (Wood's sampler);
+- :func:`wood_sample` is ``_array_kernels.wood_one_minus_w`` (Wood's sampler), one entry at a
+  time with numba's generator (the same law, other random numbers), and :func:`vmf_sample`
+  the whole draw (proposal from the Gaussian block, Wood, reflection) in one pass;
 - :func:`dw_dkappa` is ``_array_kernels.dw_dkappa`` (the implicit-reparameterisation
   quadrature, whose math is documented in :mod:`hvae.sampling`);
-- :func:`symmetric_beta` and :func:`split_gaussian` are ``_array_kernels.beta_from_gaussian``'s
-  arithmetic on normals and Gamma draws, or on the rows of the Gaussian block;
+- :func:`split_gaussian` is ``_array_kernels.beta_from_gaussian``'s arithmetic on the rows of
+  the Gaussian block;
 - :func:`reflect` is ``_array_kernels.reflect`` (the Householder reflection of a draw), and
   :func:`reflect_grad` is ``_array_kernels.reflect_grad`` (its backward).
 
@@ -40,8 +42,8 @@ __all__ = [
     "reflect",
     "reflect_grad",
     "split_gaussian",
-    "symmetric_beta",
-    "wood_round",
+    "vmf_sample",
+    "wood_sample",
 ]
 
 #: Gauss-Legendre nodes of the implicit-gradient quadrature: as accurate as 64 or 128 nodes
@@ -239,34 +241,59 @@ def _cos_mode(k, dm2):
     return min(1 / (s + math.sqrt(1 + s * s)), 1.0)
 
 
+@numba.njit(inline="always")
+def _wood_constants(k, m):
+    """Wood's envelope for one kappa: b, x0 = (1 - b)/(1 + b), 1 - x0 and log(1 + x0)."""
+    b = _wood_b(k, m)
+    x0 = (1 - b) / (1 + b)
+    return b, x0, 2 * b / (1 + b), math.log1p(x0)
+
+
 @numba.njit(cache=True)
-def wood_round(kappa, d, pending, eps, u, out):
-    """One round of Wood's sampler for the entries ``pending`` (indices into ``kappa`` and
-    ``out``), with proposals ``eps`` and uniforms ``u`` of shape (len(pending), P): writes the
-    first accepted proposal's 1 - w into ``out``; returns the indices still rejected."""
+def _symmetric_beta_draw(d):
+    """One Beta((d-1)/2, (d-1)/2) draw from numba's generator: sin^2(pi U / 2) on the circle
+    (the arcsine law, one uniform), else the first coordinate of a uniform point of S^(d-1)
+    from a normal and a chi-square with d - 1 degrees of freedom (:func:`_beta_from_gaussian`)."""
+    if d == 2:
+        return math.sin(0.5 * math.pi * np.random.random()) ** 2
+    return _beta_from_gaussian(np.random.standard_normal(),
+                               math.sqrt(2 * np.random.standard_gamma(0.5 * (d - 1))))
+
+
+@numba.njit(cache=True)
+def _wood_draw(k, d, constants, eps, max_proposals):
+    """1 - w of one draw by Wood's sampler, the first proposal ``eps`` (a Beta((d-1)/2,
+    (d-1)/2) draw; NaN: none) and the rest and the uniforms from numba's generator: proposal
+    1 - w = 2 b eps / (1 - (1 - b) eps), accepted when log u <= kappa (w - x0) + (d - 1)
+    log((1 - x0 w)/(1 - x0^2)). NaN after ``max_proposals`` rejections."""
+    b, x0, one_minus_x0, log1p_x0 = constants
     m = d - 1
-    rejected = np.empty(pending.shape[0], dtype=np.int64)
-    n_rejected = 0
-    for a in range(pending.shape[0]):
-        i = pending[a]
-        k = kappa[i]
-        b = _wood_b(k, m)
-        x0 = (1 - b) / (1 + b)
-        one_minus_x0 = 2 * b / (1 + b)
-        log1p_x0 = math.log1p(x0)
-        accepted = False
-        for p in range(eps.shape[1]):
-            omw = 2 * b * eps[a, p] / (1 - (1 - b) * eps[a, p])
-            log_accept = k * (one_minus_x0 - omw) + m * (math.log1p(x0 * omw / one_minus_x0)
-                                                        - log1p_x0)
-            if math.log(u[a, p]) <= log_accept:
-                out[i] = omw
-                accepted = True
-                break
-        if not accepted:
-            rejected[n_rejected] = i
-            n_rejected += 1
-    return rejected[:n_rejected]
+    for p in range(max_proposals):
+        if p > 0 or math.isnan(eps):
+            eps = _symmetric_beta_draw(d)
+        omw = 2 * b * eps / (1 - (1 - b) * eps)
+        log_accept = k * (one_minus_x0 - omw) + m * (math.log1p(x0 * omw / one_minus_x0)
+                                                    - log1p_x0)
+        if math.log(1.0 - np.random.random()) <= log_accept:  # u in (0, 1]
+            return omw
+    return math.nan
+
+
+@numba.njit(cache=True)
+def wood_sample(kappa, d, seed, max_proposals):
+    """1 - w of one draw per entry of ``kappa`` by Wood's sampler (:func:`_wood_draw`), numba's
+    generator seeded by ``seed`` (deterministic; the generator is per thread, so no caller
+    shares a stream). An entry that rejected ``max_proposals`` proposals is NaN."""
+    np.random.seed(seed)
+    out = np.empty(kappa.shape[0])
+    if kappa.shape[0] == 0:
+        return out
+    constants = _wood_constants(kappa[0], d - 1)
+    for i in range(kappa.shape[0]):
+        if i > 0 and kappa[i] != kappa[i - 1]:  # one kappa for many rows: computed once
+            constants = _wood_constants(kappa[i], d - 1)
+        out[i] = _wood_draw(kappa[i], d, constants, math.nan, max_proposals)
+    return out
 
 
 @numba.njit(cache=True)
@@ -360,15 +387,20 @@ def split_gaussian(g, compensated):
     return rest_norm, first_eps
 
 
-@numba.njit(cache=True)
-def symmetric_beta(z, gamma):
-    """Beta((d-1)/2, (d-1)/2) draws from standard normals ``z`` and Gamma((d-1)/2) draws
-    ``gamma`` of one shape, as (1 + z / sqrt(z^2 + 2 gamma)) / 2."""
-    flat_z, flat_g = z.ravel(), gamma.ravel()
-    out = np.empty(flat_z.shape[0])
-    for i in range(flat_z.shape[0]):
-        out[i] = _beta_from_gaussian(flat_z[i], math.sqrt(2 * flat_g[i]))
-    return out.reshape(z.shape)
+@numba.njit(inline="always")
+def _reflect_row(loc, g, i, rest_norm, q, compensated):
+    """Row i of :func:`reflect`."""
+    d = g.shape[1]
+    mu0 = np.float64(loc[i, 0])
+    pole = 1.0 if mu0 < 0 else -1.0
+    y0 = pole * (1 - q)
+    scale = math.sqrt(q * (2 - q)) / rest_norm
+    # z = y - (2 <y, u> / |u|^2) u = y + coef (mu - s e1), <y, u> = s y0 - <y, mu>
+    y_dot_mu = y0 * mu0 + scale * _row_dot(g, i, loc, i, 1, compensated)
+    coef = 2 * (y0 * pole - y_dot_mu) / (2 + 2 * abs(mu0))
+    for j in range(1, d):
+        g[i, j] = np.float64(g[i, j]) * scale + coef * np.float64(loc[i, j])
+    g[i, 0] = y0 + coef * (mu0 - pole)
 
 
 @numba.njit(cache=True)
@@ -376,20 +408,33 @@ def reflect(loc, g, rest_norm, omw, compensated):
     """z = H(mu) y with y = (s(1-q), sqrt(q(2-q)) g_rest/|g_rest|), q = 1 - w, written into
     ``g`` (float32 or float64, like the unit ``loc``): each element computed in float64 and
     rounded once; s = +1 where mu_1 < 0, else -1, u = s e1 - mu, |u|^2 = 2 + 2|mu_1|."""
-    n, d = g.shape
-    for i in range(n):
-        q = omw[i]
-        mu0 = np.float64(loc[i, 0])
-        pole = 1.0 if mu0 < 0 else -1.0
-        y0 = pole * (1 - q)
-        scale = math.sqrt(q * (2 - q)) / rest_norm[i]
-        # z = y - (2 <y, u> / |u|^2) u = y + coef (mu - s e1), <y, u> = s y0 - <y, mu>
-        y_dot_mu = y0 * mu0 + scale * _row_dot(g, i, loc, i, 1, compensated)
-        coef = 2 * (y0 * pole - y_dot_mu) / (2 + 2 * abs(mu0))
-        for j in range(1, d):
-            g[i, j] = np.float64(g[i, j]) * scale + coef * np.float64(loc[i, j])
-        g[i, 0] = y0 + coef * (mu0 - pole)
+    for i in range(g.shape[0]):
+        _reflect_row(loc, g, i, rest_norm[i], omw[i], compensated)
     return g
+
+
+@numba.njit(cache=True)
+def vmf_sample(loc, g, kappa, seed, compensated, max_proposals):
+    """One vMF draw per row in one pass, written into the Gaussian block ``g`` (n, d): the first
+    Wood proposal from the row's first coordinate and the norm of the rest
+    (:func:`split_gaussian`), the later ones and the uniforms from numba's generator seeded by
+    ``seed`` (:func:`_wood_draw`), then :func:`reflect`. Returns 1 - w (n,; NaN where an entry
+    rejected ``max_proposals`` proposals, its row then left unreflected)."""
+    np.random.seed(seed)
+    n, d = g.shape
+    omw = np.empty(n)
+    if n == 0:
+        return omw
+    constants = _wood_constants(kappa[0], d - 1)
+    for i in range(n):
+        if i > 0 and kappa[i] != kappa[i - 1]:  # one kappa for many rows: computed once
+            constants = _wood_constants(kappa[i], d - 1)
+        rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
+        first = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm)
+        omw[i] = _wood_draw(kappa[i], d, constants, first, max_proposals)
+        if not math.isnan(omw[i]):
+            _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
+    return omw
 
 
 @numba.njit(cache=True)

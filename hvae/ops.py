@@ -40,9 +40,12 @@ grad_kappa)``
 
 The samplers take a 64-bit ``seed`` tensor, which :mod:`hvae.sampling` draws from the caller's
 generator (or torch's default one, so ``torch.manual_seed`` fixes every draw), and draw their
-random numbers from a generator of their own seeded with it: the same numbers in the same
-order and shapes on every device, so that the CPU kernel and the array kernel run on the CPU
-give the same draws. Each ``autograd.Function`` wrapper (``*_function``) carries the same
+random numbers from a torch generator of their own seeded with it (the Gaussian block, and
+the uniforms of the exact d = 3 sampler: the same on every device, so both kernels give the
+same draws there). Wood's sampler differs by kernel: the array kernel draws all proposals up
+front with that generator; the CPU kernel tests each entry's proposals in turn in one compiled
+pass, the first from the Gaussian block and the rest with numba's generator seeded from the
+torch one (the same law, other numbers: tests/test_kernels.py compares them by KS tests). Each ``autograd.Function`` wrapper (``*_function``) carries the same
 formula as the operator's registration, for ``torch.func.grad`` (pytorch/pytorch#168393).
 
 On a GPU, Wood's sampler draws every entry's proposals up front and tests once per round
@@ -186,28 +189,15 @@ def _check_kappa(kappa: Tensor) -> None:
         raise fail("kappa", "positive and finite", float(bad))
 
 
-def _proposals_per_entry(pending: int) -> int:
-    """Proposals per still-rejected entry in the CPU sampler's rounds after the first: few
-    pending entries make a round cost more than its proposals, so draw more of them."""
-    return 2 if pending >= 1024 else 4
+def _numba_seed(gen: torch.Generator) -> int:
+    """A seed for numba's generator (32 bits), drawn from the operator's torch generator."""
+    return int(torch.randint(0, 2**32, (), generator=gen))
 
 
-def _wood_cpu(kappa: Tensor, d: int, first_eps: np.ndarray, gen) -> Tensor:
-    """Wood's rounds as compiled loops, the random numbers drawn as
-    :func:`hvae._array_kernels.wood_one_minus_w` draws them."""
-    flat = np.ascontiguousarray(kappa.numpy())
-    eps = np.ascontiguousarray(first_eps.reshape(-1, 1))
-    out = np.empty_like(flat)
-    pending = np.arange(flat.shape[0])
-    for _ in range(_array_kernels.MAX_ROUNDS):
-        u = torch.rand(eps.shape, dtype=torch.float64, generator=gen).numpy()
-        pending = _kernels.wood_round(flat, d, pending, eps, u, out)
-        if pending.shape[0] == 0:
-            return torch.from_numpy(out)
-        shape = (pending.shape[0], _proposals_per_entry(pending.shape[0]))
-        z, gamma = _array_kernels.symmetric_normal_gamma(shape, d, "cpu", gen)
-        eps = _kernels.symmetric_beta(z.numpy(), gamma.numpy())
-    raise RuntimeError(f"Wood's sampler did not finish in {_array_kernels.MAX_ROUNDS} rounds")
+def _check_finished(omw: np.ndarray) -> None:
+    if np.isnan(omw).any():  # at acceptance >= 0.65, a chance below 0.35^10000
+        raise RuntimeError(
+            f"Wood's sampler rejected {_array_kernels.MAX_ROUNDS} proposals in a row")
 
 
 @torch.library.custom_op("hvae::sample_one_minus_w", mutates_args=())
@@ -228,9 +218,11 @@ def _sample_one_minus_w_arrays(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
 @sample_one_minus_w.register_kernel("cpu")
 def _sample_one_minus_w_cpu(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
     _check_kappa(kappa)
-    gen = _generator(seed, kappa.device)
-    z, gamma = _array_kernels.symmetric_normal_gamma(kappa.shape, d, "cpu", gen)
-    return _wood_cpu(kappa, d, _kernels.symmetric_beta(z.numpy(), gamma.numpy()), gen)
+    omw = _kernels.wood_sample(np.ascontiguousarray(kappa.numpy().reshape(-1)), d,
+                               _numba_seed(_generator(seed, kappa.device)),
+                               _array_kernels.MAX_ROUNDS)
+    _check_finished(omw)
+    return torch.from_numpy(omw).reshape(kappa.shape)
 
 
 @sample_one_minus_w.register_fake
@@ -305,15 +297,17 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Te
     _check_kappa(kappa)
     gen = _generator(seed, loc.device)
     g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
-    rows = g.numpy()
+    rows, mu = g.numpy(), loc.contiguous().numpy()
     compensated = loc.dtype == torch.float64  # float32's rounding dwarfs a plain sum's
-    rest_norm, first = _kernels.split_gaussian(rows, compensated)
     if exact:
+        rest_norm, _ = _kernels.split_gaussian(rows, compensated)
         omw = _array_kernels.exact_one_minus_w_d3(kappa, gen)
-    else:
-        omw = _wood_cpu(kappa, loc.shape[1], first, gen)
-    _kernels.reflect(loc.contiguous().numpy(), rows, rest_norm, omw.numpy(), compensated)
-    return g, omw
+        _kernels.reflect(mu, rows, rest_norm, omw.numpy(), compensated)
+        return g, omw
+    omw = _kernels.vmf_sample(mu, rows, np.ascontiguousarray(kappa.numpy()), _numba_seed(gen),
+                              compensated, _array_kernels.MAX_ROUNDS)
+    _check_finished(omw)
+    return g, torch.from_numpy(omw)
 
 
 @vmf_rsample.register_fake
