@@ -8,14 +8,14 @@ path), and tests/test_kernels.py runs both on the CPU and checks that they agree
 - :func:`bessel_terms` is ``_array_kernels.bessel_terms`` (Debye's expansion and the backward
   recurrence, documented in :mod:`hvae.special`);
 - :func:`wood_sample` is ``_array_kernels.wood_one_minus_w`` (Wood's sampler), one entry at a
-  time with numba's generator (the same law, other random numbers), and :func:`vmf_sample`
-  the whole draw (proposal from the Gaussian block, Wood, reflection) in one pass;
+  time with numba's generator (the same law, other random numbers: compared by KS tests);
+- :func:`vmf_sample` is the whole draw of ``hvae.ops._vmf_rsample_arrays`` in one pass (the
+  first proposal from the Gaussian block as ``_array_kernels.beta_from_gaussian`` computes it,
+  Wood's sampler, the reflection of ``_array_kernels.reflect``), and :func:`vmf_sample_d3` the
+  same with the exact sampler of d = 3 (the same draws as the array kernel);
+- :func:`reflect_grad` is ``_array_kernels.reflect_grad`` (the reflection's backward);
 - :func:`dw_dkappa` is ``_array_kernels.dw_dkappa`` (the implicit-reparameterisation
-  quadrature, whose math is documented in :mod:`hvae.sampling`);
-- :func:`split_gaussian` is ``_array_kernels.beta_from_gaussian``'s arithmetic on the rows of
-  the Gaussian block;
-- :func:`reflect` is ``_array_kernels.reflect`` (the Householder reflection of a draw), and
-  :func:`reflect_grad` is ``_array_kernels.reflect_grad`` (its backward).
+  quadrature, whose math is documented in :mod:`hvae.sampling`).
 
 Compiled on first use and cached next to this file (``cache=True``). Also here, since the
 compiled quadratures take its nodes and weights: :func:`gauss_legendre`, the one Gauss-Legendre
@@ -39,10 +39,9 @@ __all__ = [
     "bessel_terms",
     "dw_dkappa",
     "gauss_legendre",
-    "reflect",
     "reflect_grad",
-    "split_gaussian",
     "vmf_sample",
+    "vmf_sample_d3",
     "wood_sample",
 ]
 
@@ -374,22 +373,12 @@ def _row_dot(a, i, b, k, start, compensated):
     return _row_dot_fast(a, i, b, k, start)
 
 
-@numba.njit(cache=True)
-def split_gaussian(g, compensated):
-    """|g_{2:d}| and the first Beta proposal (1 + g_1/|g|)/2 of each row of ``g`` (n, d, float32
-    or float64), both in float64."""
-    n, d = g.shape
-    rest_norm = np.empty(n)
-    first_eps = np.empty(n)
-    for i in range(n):
-        rest_norm[i] = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
-        first_eps[i] = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm[i])
-    return rest_norm, first_eps
-
-
 @numba.njit(inline="always")
 def _reflect_row(loc, g, i, rest_norm, q, compensated):
-    """Row i of :func:`reflect`."""
+    """z = H(mu) y with y = (s(1-q), sqrt(q(2-q)) g_rest/|g_rest|), q = 1 - w, written into row
+    i of ``g`` (float32 or float64, like the unit ``loc``): each element computed in float64 and
+    rounded once; s = +1 where mu_1 < 0, else -1, u = s e1 - mu, |u|^2 = 2 + 2|mu_1|
+    (``_array_kernels.reflect``)."""
     d = g.shape[1]
     mu0 = np.float64(loc[i, 0])
     pole = 1.0 if mu0 < 0 else -1.0
@@ -404,22 +393,13 @@ def _reflect_row(loc, g, i, rest_norm, q, compensated):
 
 
 @numba.njit(cache=True)
-def reflect(loc, g, rest_norm, omw, compensated):
-    """z = H(mu) y with y = (s(1-q), sqrt(q(2-q)) g_rest/|g_rest|), q = 1 - w, written into
-    ``g`` (float32 or float64, like the unit ``loc``): each element computed in float64 and
-    rounded once; s = +1 where mu_1 < 0, else -1, u = s e1 - mu, |u|^2 = 2 + 2|mu_1|."""
-    for i in range(g.shape[0]):
-        _reflect_row(loc, g, i, rest_norm[i], omw[i], compensated)
-    return g
-
-
-@numba.njit(cache=True)
 def vmf_sample(loc, g, kappa, seed, compensated, max_proposals):
     """One vMF draw per row in one pass, written into the Gaussian block ``g`` (n, d): the first
     Wood proposal from the row's first coordinate and the norm of the rest
-    (:func:`split_gaussian`), the later ones and the uniforms from numba's generator seeded by
-    ``seed`` (:func:`_wood_draw`), then :func:`reflect`. Returns 1 - w (n,; NaN where an entry
-    rejected ``max_proposals`` proposals, its row then left unreflected)."""
+    (``_array_kernels.beta_from_gaussian``), the later ones and the uniforms from numba's
+    generator seeded by ``seed`` (:func:`_wood_draw`), then the reflection
+    (:func:`_reflect_row`). Returns 1 - w (n,; NaN where an entry rejected ``max_proposals``
+    proposals, its row then left unreflected)."""
     np.random.seed(seed)
     n, d = g.shape
     omw = np.empty(n)
@@ -434,6 +414,24 @@ def vmf_sample(loc, g, kappa, seed, compensated, max_proposals):
         omw[i] = _wood_draw(kappa[i], d, constants, first, max_proposals)
         if not math.isnan(omw[i]):
             _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
+    return omw
+
+
+@numba.njit(cache=True)
+def vmf_sample_d3(loc, g, kappa, u, compensated):
+    """One draw of the vMF on S^2 per row in one pass, written into the Gaussian block ``g``
+    (n, 3), with 1 - w = -log1p(u expm1(-2 kappa)) / kappa by the exact inverse CDF from the
+    uniforms ``u`` (``_array_kernels.exact_one_minus_w_d3``, whose expansion below
+    TINY_ARGUMENT this shares), then the reflection. Returns 1 - w (n,)."""
+    omw = np.empty(g.shape[0])
+    for i in range(g.shape[0]):
+        k, v = kappa[i], u[i]
+        if k < TINY_ARGUMENT:
+            omw[i] = 2 * v - 2 * k * v * (1 - v)
+        else:
+            omw[i] = -math.log1p(v * math.expm1(-2 * k)) / k
+        rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
+        _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
     return omw
 
 

@@ -45,8 +45,10 @@ the uniforms of the exact d = 3 sampler: the same on every device, so both kerne
 same draws there). Wood's sampler differs by kernel: the array kernel draws all proposals up
 front with that generator; the CPU kernel tests each entry's proposals in turn in one compiled
 pass, the first from the Gaussian block and the rest with numba's generator seeded from the
-torch one (the same law, other numbers: tests/test_kernels.py compares them by KS tests). Each ``autograd.Function`` wrapper (``*_function``) carries the same
-formula as the operator's registration, for ``torch.func.grad`` (pytorch/pytorch#168393).
+torch one (the same law, other numbers: tests/test_kernels.py compares them by KS tests).
+
+Each ``autograd.Function`` wrapper (``*_function``) carries the same formula as the operator's
+registration, for ``torch.func.grad`` (pytorch/pytorch#168393).
 
 On a GPU, Wood's sampler draws every entry's proposals up front and tests once per round
 whether all are done (almost always after the first); the kernels also check their arguments
@@ -299,11 +301,10 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Te
     g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
     rows, mu = g.numpy(), loc.contiguous().numpy()
     compensated = loc.dtype == torch.float64  # float32's rounding dwarfs a plain sum's
-    if exact:
-        rest_norm, _ = _kernels.split_gaussian(rows, compensated)
-        omw = _array_kernels.exact_one_minus_w_d3(kappa, gen)
-        _kernels.reflect(mu, rows, rest_norm, omw.numpy(), compensated)
-        return g, omw
+    if exact:  # the uniforms as _array_kernels.exact_one_minus_w_d3 draws them
+        u = torch.rand(kappa.shape, dtype=torch.float64, generator=gen).numpy()
+        return g, torch.from_numpy(_kernels.vmf_sample_d3(mu, rows, kappa.numpy(), u,
+                                                          compensated))
     omw = _kernels.vmf_sample(mu, rows, np.ascontiguousarray(kappa.numpy()), _numba_seed(gen),
                               compensated, _array_kernels.MAX_ROUNDS)
     _check_finished(omw)

@@ -108,18 +108,17 @@ def test_implicit_gradient_quadrature_kernels_agree(d: int, kappa: float):
 
 
 def test_beta_proposals_compiled_equal_torch():
-    """split_gaussian against beta_from_gaussian on the same rows, both signs of the first
-    coordinate included (the cancellation-free branch for t near -1)."""
+    """The compiled first proposal (1 + g_1/|g|)/2 from a row's first coordinate and the norm
+    of the rest against beta_from_gaussian, both signs of g_1 and |g_1| >> |rest| included
+    (the cancellation-free branch for t near -1)."""
     gen = torch.Generator().manual_seed(3)
-    g = torch.randn(300, 6, dtype=torch.float64, generator=gen)
-    g[:5, 0] = torch.tensor([-1e3, -50.0, 0.0, 50.0, 1e3])
-    expected_rest = torch.linalg.vector_norm(g[:, 1:], dim=1)
-    expected_first = _array_kernels.beta_from_gaussian(g[:, 0], expected_rest).numpy()
-    for rows, compensated in ((g, True), (g, False), (g.float(), False)):
-        rest_norm, first = _kernels.split_gaussian(rows.numpy(), compensated)
-        tol = 1e-14 if rows.dtype == torch.float64 else 1e-7
-        assert np.allclose(rest_norm, expected_rest.numpy(), rtol=tol, atol=0)
-        assert np.allclose(first, expected_first, rtol=tol, atol=0)
+    first = torch.randn(300, dtype=torch.float64, generator=gen)
+    first[:5] = torch.tensor([-1e3, -50.0, 0.0, 50.0, 1e3])
+    rest = torch.rand(300, dtype=torch.float64, generator=gen) * 3
+    expected = _array_kernels.beta_from_gaussian(first, rest).numpy()
+    compiled = [_kernels._beta_from_gaussian(f, r) for f, r in zip(first.tolist(), rest.tolist(),
+                                                                     strict=True)]
+    assert np.allclose(compiled, expected, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("v", [0.0, 0.5, 1.0, 4.5, 13.9, 14.0, 19.9, 20.0, 100.0, 1e4])
