@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 __all__ = [
+    "BLOCK",
     "LARGE_KAPPA",
     "TINY_ARGUMENT",
     "QUAD_NODES",
@@ -41,6 +42,7 @@ __all__ = [
     "gauss_legendre",
     "reflect_grad",
     "vmf_sample",
+    "use_threads",
     "vmf_sample_d3",
     "wood_sample",
 ]
@@ -278,20 +280,39 @@ def _wood_draw(k, d, constants, eps, max_proposals):
     return math.nan
 
 
-@numba.njit(cache=True)
+#: Rows per block of the samplers: each block draws from numba's generator seeded with the
+#: call's seed plus the block's index, so that blocks run in parallel (numba's threads) and the
+#: draws still depend on the seed alone, not on the number of threads.
+BLOCK = 2048
+
+
+def use_threads(n: int) -> None:
+    """Run numba's parallel loops on ``n`` threads (at most numba's pool): the callers pass
+    torch's intra-op thread count, so that ``torch.set_num_threads`` governs both."""
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+@numba.njit(inline="always")
+def _block_seed(seed, block):
+    np.random.seed((seed + block) % 4294967296)
+    return block * BLOCK
+
+
+@numba.njit(parallel=True, cache=True)
 def wood_sample(kappa, d, seed, max_proposals):
     """1 - w of one draw per entry of ``kappa`` by Wood's sampler (:func:`_wood_draw`), numba's
-    generator seeded by ``seed`` (deterministic; the generator is per thread, so no caller
-    shares a stream). An entry that rejected ``max_proposals`` proposals is NaN."""
-    np.random.seed(seed)
-    out = np.empty(kappa.shape[0])
-    if kappa.shape[0] == 0:
-        return out
-    constants = _wood_constants(kappa[0], d - 1)
-    for i in range(kappa.shape[0]):
-        if i > 0 and kappa[i] != kappa[i - 1]:  # one kappa for many rows: computed once
-            constants = _wood_constants(kappa[i], d - 1)
-        out[i] = _wood_draw(kappa[i], d, constants, math.nan, max_proposals)
+    generator seeded per :data:`BLOCK` from ``seed`` (deterministic, whatever the number of
+    threads; the generator is per thread). An entry that rejected ``max_proposals`` proposals
+    is NaN."""
+    n = kappa.shape[0]
+    out = np.empty(n)
+    for block in numba.prange((n + BLOCK - 1) // BLOCK):
+        start = _block_seed(seed, block)
+        constants = _wood_constants(kappa[start], d - 1)
+        for i in range(start, min(n, start + BLOCK)):
+            if i > start and kappa[i] != kappa[i - 1]:  # one kappa for many rows: once
+                constants = _wood_constants(kappa[i], d - 1)
+            out[i] = _wood_draw(kappa[i], d, constants, math.nan, max_proposals)
     return out
 
 
@@ -392,46 +413,47 @@ def _reflect_row(loc, g, i, rest_norm, q, compensated):
     g[i, 0] = y0 + coef * (mu0 - pole)
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def vmf_sample(loc, g, kappa, seed, compensated, max_proposals):
     """One vMF draw per row in one pass, written into the Gaussian block ``g`` (n, d): the first
     Wood proposal from the row's first coordinate and the norm of the rest
     (``_array_kernels.beta_from_gaussian``), the later ones and the uniforms from numba's
-    generator seeded by ``seed`` (:func:`_wood_draw`), then the reflection
+    generator seeded per :data:`BLOCK` from ``seed`` (:func:`_wood_draw`), then the reflection
     (:func:`_reflect_row`). Returns 1 - w (n,; NaN where an entry rejected ``max_proposals``
     proposals, its row then left unreflected)."""
-    np.random.seed(seed)
     n, d = g.shape
     omw = np.empty(n)
-    if n == 0:
-        return omw
-    constants = _wood_constants(kappa[0], d - 1)
-    for i in range(n):
-        if i > 0 and kappa[i] != kappa[i - 1]:  # one kappa for many rows: computed once
-            constants = _wood_constants(kappa[i], d - 1)
-        rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
-        first = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm)
-        omw[i] = _wood_draw(kappa[i], d, constants, first, max_proposals)
-        if not math.isnan(omw[i]):
-            _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
+    for block in numba.prange((n + BLOCK - 1) // BLOCK):
+        start = _block_seed(seed, block)
+        constants = _wood_constants(kappa[start], d - 1)
+        for i in range(start, min(n, start + BLOCK)):
+            if i > start and kappa[i] != kappa[i - 1]:  # one kappa for many rows: once
+                constants = _wood_constants(kappa[i], d - 1)
+            rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
+            first = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm)
+            omw[i] = _wood_draw(kappa[i], d, constants, first, max_proposals)
+            if not math.isnan(omw[i]):
+                _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
     return omw
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def vmf_sample_d3(loc, g, kappa, u, compensated):
     """One draw of the vMF on S^2 per row in one pass, written into the Gaussian block ``g``
     (n, 3), with 1 - w = -log1p(u expm1(-2 kappa)) / kappa by the exact inverse CDF from the
     uniforms ``u`` (``_array_kernels.exact_one_minus_w_d3``, whose expansion below
     TINY_ARGUMENT this shares), then the reflection. Returns 1 - w (n,)."""
-    omw = np.empty(g.shape[0])
-    for i in range(g.shape[0]):
-        k, v = kappa[i], u[i]
-        if k < TINY_ARGUMENT:
-            omw[i] = 2 * v - 2 * k * v * (1 - v)
-        else:
-            omw[i] = -math.log1p(v * math.expm1(-2 * k)) / k
-        rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
-        _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
+    n = g.shape[0]
+    omw = np.empty(n)
+    for block in numba.prange((n + BLOCK - 1) // BLOCK):
+        for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
+            k, v = kappa[i], u[i]
+            if k < TINY_ARGUMENT:
+                omw[i] = 2 * v - 2 * k * v * (1 - v)
+            else:
+                omw[i] = -math.log1p(v * math.expm1(-2 * k)) / k
+            rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
+            _reflect_row(loc, g, i, rest_norm, omw[i], compensated)
     return omw
 
 

@@ -192,7 +192,9 @@ def _check_kappa(kappa: Tensor) -> None:
 
 
 def _numba_seed(gen: torch.Generator) -> int:
-    """A seed for numba's generator (32 bits), drawn from the operator's torch generator."""
+    """A seed for numba's generator (32 bits), drawn from the operator's torch generator; also
+    sets the threads of the compiled samplers to torch's."""
+    _kernels.use_threads(torch.get_num_threads())
     return int(torch.randint(0, 2**32, (), generator=gen))
 
 
@@ -303,6 +305,7 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Te
     compensated = loc.dtype == torch.float64  # float32's rounding dwarfs a plain sum's
     if exact:  # the uniforms as _array_kernels.exact_one_minus_w_d3 draws them
         u = torch.rand(kappa.shape, dtype=torch.float64, generator=gen).numpy()
+        _kernels.use_threads(torch.get_num_threads())
         return g, torch.from_numpy(_kernels.vmf_sample_d3(mu, rows, kappa.numpy(), u,
                                                           compensated))
     omw = _kernels.vmf_sample(mu, rows, np.ascontiguousarray(kappa.numpy()), _numba_seed(gen),

@@ -153,3 +153,29 @@ def test_bessel_terms_compiled_equal_the_array_version(v: float):
         with np.errstate(invalid="ignore"):  # inf - inf where both are infinite
             ok = ~finite | (np.abs(c - a) <= tol)
         assert ok.all(), f"{name} at x = {x[~ok]}"
+
+
+@pytest.mark.parametrize("d", [2, 3, 11])
+def test_compiled_samplers_do_not_depend_on_the_thread_count(d: int) -> None:
+    """Several blocks of rows (each seeded from the call's seed and its index) drawn on one
+    thread and on two: the same draws, bit for bit, for the sampler and for Wood alone."""
+    n = 3 * _kernels.BLOCK + 5
+    gen = torch.Generator().manual_seed(d)
+    loc = torch.nn.functional.normalize(torch.randn(n, d, generator=gen), dim=1)
+    k = torch.rand(n, dtype=torch.float64, generator=gen) * 50 + 0.1
+    before = torch.get_num_threads()
+    draws = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            draws.append((ops.vmf_rsample(loc, k, None, SEED, d == 3),
+                          ops.sample_one_minus_w(k, d, SEED)))
+    finally:
+        torch.set_num_threads(before)
+    (z1, omw1), w1 = draws[0]
+    (z2, omw2), w2 = draws[1]
+    assert torch.equal(z1, z2) and torch.equal(omw1, omw2) and torch.equal(w1, w2)
+    # each block its own stream: at one kappa, two blocks' draws still differ
+    same_kappa = ops.sample_one_minus_w(torch.full((n,), 5.0, dtype=torch.float64), d, SEED)
+    assert not torch.equal(same_kappa[: _kernels.BLOCK],
+                           same_kappa[_kernels.BLOCK: 2 * _kernels.BLOCK])
