@@ -26,10 +26,10 @@ tests/test_ops.py.
     (``randomness="different"``) draws the batch at once, an unbatched one gives every entry
     the same random numbers.
 
-``hvae::vmf_rsample_backward(grad_z, loc, z, omw, kappa, mean_w?, want_kappa) -> (grad_loc,
-grad_kappa)``
-    The backward of ``vmf_rsample`` in one call (on the CPU one compiled pass): the
-    reflection's exact gradient and the implicit one through ``hvae::dw_dkappa``'s quadrature.
+``hvae::vmf_rsample_backward(grad_z, loc, z, omw, kappa, mean_w?, want_kappa)``
+    ``(grad_loc, grad_kappa)``, the backward of ``vmf_rsample`` in one call (on the CPU one
+    compiled pass): the reflection's exact gradient and the implicit one through
+    ``hvae::dw_dkappa``'s quadrature.
 
 ``hvae::sample_one_minus_w(kappa, d, seed) -> omw``
     :math:`1 - w` by Wood's sampler alone (:func:`hvae.sampling.sample_one_minus_w`, which
