@@ -154,7 +154,16 @@ class _BesselTermsFunction(torch.autograd.Function):
 def bessel_terms_function(v: Tensor, x: Tensor) -> _Seven:
     """:func:`bessel_terms` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` alike (what :mod:`hvae.special` calls)."""
+    if _plain_eager():
+        return bessel_terms(v, x)
     return _BesselTermsFunction.apply(v, x)
+
+
+def _plain_eager() -> bool:
+    """Eager, with no torch.func transform active: there the operator itself (its registered
+    autograd, the same formula) is called, since ``autograd.Function.apply`` binds its
+    arguments through ``inspect.signature`` on every call (some 10 us)."""
+    return not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active()
 
 
 @bessel_terms.register_vmap
@@ -406,6 +415,8 @@ def vmf_rsample_function(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed
                          exact: bool) -> tuple[Tensor, Tensor]:
     """:func:`vmf_rsample` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` (what :func:`hvae.sampling.sample_vmf` calls)."""
+    if _plain_eager():
+        return vmf_rsample(loc, kappa, mean_w, seed, exact)
     return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
 
 
