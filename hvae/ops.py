@@ -315,8 +315,8 @@ def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Te
     if exact:  # the uniforms as _array_kernels.exact_one_minus_w_d3 draws them
         u = torch.rand(kappa.shape, dtype=torch.float64, generator=gen).numpy()
         _kernels.use_threads(torch.get_num_threads())
-        return g, torch.from_numpy(_kernels.vmf_sample_d3(mu, rows, kappa.numpy(), u,
-                                                          compensated))
+        return g, torch.from_numpy(_kernels.vmf_sample_d3(
+            mu, rows, np.ascontiguousarray(kappa.numpy()), u, compensated))
     omw = _kernels.vmf_sample(mu, rows, np.ascontiguousarray(kappa.numpy()), _numba_seed(gen),
                               compensated, _array_kernels.MAX_ROUNDS)
     _check_finished(omw)
