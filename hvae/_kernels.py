@@ -250,6 +250,15 @@ def _wood_constants(k, m):
     return b, x0, 2 * b / (1 + b), math.log1p(x0)
 
 
+@numba.njit(inline="always")
+def _wood_constants_at(kappa, i, start, m, previous):
+    """:func:`_wood_constants` of row i, reusing ``previous`` (row i - 1's) when kappa repeats
+    within a block that starts at ``start``: one kappa for many rows costs one evaluation."""
+    if i == start or kappa[i] != kappa[i - 1]:
+        return _wood_constants(kappa[i], m)
+    return previous
+
+
 @numba.njit(cache=True)
 def _symmetric_beta_draw(d):
     """One Beta((d-1)/2, (d-1)/2) draw from numba's generator: sin^2(pi U / 2) on the circle
@@ -308,10 +317,9 @@ def wood_sample(kappa, d, seed, max_proposals):
     out = np.empty(n)
     for block in numba.prange((n + BLOCK - 1) // BLOCK):
         start = _block_seed(seed, block)
-        constants = _wood_constants(kappa[start], d - 1)
+        constants = (0.0, 0.0, 0.0, 0.0)
         for i in range(start, min(n, start + BLOCK)):
-            if i > start and kappa[i] != kappa[i - 1]:  # one kappa for many rows: once
-                constants = _wood_constants(kappa[i], d - 1)
+            constants = _wood_constants_at(kappa, i, start, d - 1, constants)
             out[i] = _wood_draw(kappa[i], d, constants, math.nan, max_proposals)
     return out
 
@@ -425,10 +433,9 @@ def vmf_sample(loc, g, kappa, seed, compensated, max_proposals):
     omw = np.empty(n)
     for block in numba.prange((n + BLOCK - 1) // BLOCK):
         start = _block_seed(seed, block)
-        constants = _wood_constants(kappa[start], d - 1)
+        constants = (0.0, 0.0, 0.0, 0.0)
         for i in range(start, min(n, start + BLOCK)):
-            if i > start and kappa[i] != kappa[i - 1]:  # one kappa for many rows: once
-                constants = _wood_constants(kappa[i], d - 1)
+            constants = _wood_constants_at(kappa, i, start, d - 1, constants)
             rest_norm = math.sqrt(_row_dot(g, i, g, i, 1, compensated))
             first = _beta_from_gaussian(np.float64(g[i, 0]), rest_norm)
             omw[i] = _wood_draw(kappa[i], d, constants, first, max_proposals)

@@ -201,9 +201,7 @@ def _check_kappa(kappa: Tensor) -> None:
 
 
 def _numba_seed(gen: torch.Generator) -> int:
-    """A seed for numba's generator (32 bits), drawn from the operator's torch generator; also
-    sets the threads of the compiled samplers to torch's."""
-    _kernels.use_threads(torch.get_num_threads())
+    """A seed for numba's generator (32 bits), drawn from the operator's torch generator."""
     return int(torch.randint(0, 2**32, (), generator=gen))
 
 
@@ -231,6 +229,7 @@ def _sample_one_minus_w_arrays(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
 @sample_one_minus_w.register_kernel("cpu")
 def _sample_one_minus_w_cpu(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
     _check_kappa(kappa)
+    _kernels.use_threads(torch.get_num_threads())
     omw = _kernels.wood_sample(np.ascontiguousarray(kappa.numpy().reshape(-1)), d,
                                _numba_seed(_generator(seed, kappa.device)),
                                _array_kernels.MAX_ROUNDS)
@@ -271,10 +270,14 @@ def implicit_dw_dkappa(omw: Tensor, kappa: Tensor, d: int, mean_w: Tensor | None
     backward passes. (Through :func:`bessel_terms_function`: ``torch.func.grad`` runs those
     backward passes too.)"""
     kappa = kappa.detach()
-    if mean_w is None:
-        order = torch.tensor(0.5 * d - 1, dtype=torch.float64, device=kappa.device)
-        mean_w = bessel_terms_function(order, kappa)[1]
+    mean_w = _mean_resultant_length(kappa, d) if mean_w is None else mean_w
     return dw_dkappa(omw, kappa, mean_w.detach(), d)
+
+
+def _mean_resultant_length(kappa: Tensor, d: int) -> Tensor:
+    r""":math:`A_d(\kappa)` (float64 ``kappa``, ambient d) from the Bessel operator."""
+    order = torch.tensor(0.5 * d - 1, dtype=torch.float64, device=kappa.device)
+    return bessel_terms_function(order, kappa)[1]
 
 
 @torch.library.custom_op("hvae::vmf_rsample", mutates_args=())
@@ -308,17 +311,16 @@ def _vmf_rsample_arrays(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
 def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
                      exact: bool) -> tuple[Tensor, Tensor]:
     _check_kappa(kappa)
+    _kernels.use_threads(torch.get_num_threads())
     gen = _generator(seed, loc.device)
     g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
-    rows, mu = g.numpy(), loc.contiguous().numpy()
+    rows, mu, k = g.numpy(), loc.contiguous().numpy(), np.ascontiguousarray(kappa.numpy())
     compensated = loc.dtype == torch.float64  # float32's rounding dwarfs a plain sum's
     if exact:  # the uniforms as _array_kernels.exact_one_minus_w_d3 draws them
         u = torch.rand(kappa.shape, dtype=torch.float64, generator=gen).numpy()
-        _kernels.use_threads(torch.get_num_threads())
-        return g, torch.from_numpy(_kernels.vmf_sample_d3(
-            mu, rows, np.ascontiguousarray(kappa.numpy()), u, compensated))
-    omw = _kernels.vmf_sample(mu, rows, np.ascontiguousarray(kappa.numpy()), _numba_seed(gen),
-                              compensated, _array_kernels.MAX_ROUNDS)
+        return g, torch.from_numpy(_kernels.vmf_sample_d3(mu, rows, k, u, compensated))
+    omw = _kernels.vmf_sample(mu, rows, k, _numba_seed(gen), compensated,
+                              _array_kernels.MAX_ROUNDS)
     _check_finished(omw)
     return g, torch.from_numpy(omw)
 
@@ -342,8 +344,7 @@ def _vmf_backward(ctx, grad_z, _grad_omw):
     loc, kappa, z, omw, mean_w = ctx.saved_tensors
     want_loc, want_kappa = ctx.needs_input_grad[:2]
     if want_kappa and mean_w is None:
-        order = torch.tensor(0.5 * loc.shape[-1] - 1, dtype=torch.float64, device=kappa.device)
-        mean_w = bessel_terms_function(order, kappa.detach())[1]
+        mean_w = _mean_resultant_length(kappa.detach(), loc.shape[-1])
     grad_loc, grad_kappa = vmf_rsample_backward(
         grad_z.contiguous(), loc.detach(), z.detach(), omw, kappa.detach(),
         None if mean_w is None else mean_w.detach(), want_kappa)
