@@ -295,9 +295,27 @@ def _wood_draw(k, d, constants, eps, max_proposals):
 BLOCK = 2048
 
 
+@numba.njit(parallel=True, cache=True)
+def _start_pool():
+    total = 0
+    for i in numba.prange(1):
+        total += i
+    return total
+
+
+_pool = {"started": False}
+
+
 def use_threads(n: int) -> None:
     """Run numba's parallel loops on ``n`` threads (at most numba's pool): the callers pass
-    torch's intra-op thread count, so that ``torch.set_num_threads`` governs both."""
+    torch's intra-op thread count, so that ``torch.set_num_threads`` governs both.
+
+    The first call starts numba's pool. With the OpenMP layer, which torch shares, starting it
+    sets the process's OpenMP thread count to numba's default; the caller then puts torch's
+    back (``hvae.ops._use_torch_threads``)."""
+    if not _pool["started"]:
+        _start_pool()
+        _pool["started"] = True
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 

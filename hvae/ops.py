@@ -189,6 +189,15 @@ def _generator(seed: Tensor, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
+def _use_torch_threads() -> None:
+    """numba's parallel loops on torch's intra-op thread count, which starting numba's pool
+    (shared OpenMP) would otherwise change behind the user's back."""
+    n = torch.get_num_threads()
+    _kernels.use_threads(n)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def _check_kappa(kappa: Tensor) -> None:
     if kappa.device.type == "cpu":  # one compiled pass instead of three tensor operations
         flat = np.ascontiguousarray(kappa.numpy().reshape(-1))
@@ -229,7 +238,7 @@ def _sample_one_minus_w_arrays(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
 @sample_one_minus_w.register_kernel("cpu")
 def _sample_one_minus_w_cpu(kappa: Tensor, d: int, seed: Tensor) -> Tensor:
     _check_kappa(kappa)
-    _kernels.use_threads(torch.get_num_threads())
+    _use_torch_threads()
     omw = _kernels.wood_sample(np.ascontiguousarray(kappa.numpy().reshape(-1)), d,
                                _numba_seed(_generator(seed, kappa.device)),
                                _array_kernels.MAX_ROUNDS)
@@ -311,7 +320,7 @@ def _vmf_rsample_arrays(loc: Tensor, kappa: Tensor, seed: Tensor, exact: bool
 def _vmf_rsample_cpu(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed: Tensor,
                      exact: bool) -> tuple[Tensor, Tensor]:
     _check_kappa(kappa)
-    _kernels.use_threads(torch.get_num_threads())
+    _use_torch_threads()
     gen = _generator(seed, loc.device)
     g = torch.randn(loc.shape, dtype=loc.dtype, generator=gen)
     rows, mu, k = g.numpy(), loc.contiguous().numpy(), np.ascontiguousarray(kappa.numpy())

@@ -8,6 +8,10 @@ the Bessel terms against mpmath).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -179,3 +183,16 @@ def test_compiled_samplers_do_not_depend_on_the_thread_count(d: int) -> None:
     same_kappa = ops.sample_one_minus_w(torch.full((n,), 5.0, dtype=torch.float64), d, SEED)
     assert not torch.equal(same_kappa[: _kernels.BLOCK],
                            same_kappa[_kernels.BLOCK: 2 * _kernels.BLOCK])
+
+
+def test_the_first_compiled_draw_keeps_torch_thread_count() -> None:
+    """Starting numba's pool (OpenMP, shared with torch) set the process's thread count to
+    numba's default: a user's ``torch.set_num_threads(1)`` became 2 after the first draw. A
+    fresh process, since the pool starts once."""
+    code = ("import torch; torch.set_num_threads(1)\n"
+            "from hvae.distributions import VonMisesFisher\n"
+            "VonMisesFisher(torch.tensor([0.0, 0.0, 1.0, 0.0]), torch.tensor(5.0)).sample((9,))\n"
+            "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    assert out.stdout.strip() == "1"
