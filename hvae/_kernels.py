@@ -73,7 +73,7 @@ def _debye_sums(t, v, a):
     for k in range(a.shape[0]):
         tv *= t / v
         p0, p1, p2 = 0.0, 0.0, 0.0
-        for j in range(a.shape[1] - 1, -1, -1):  # Horner in t^2
+        for j in range(min(k + 1, a.shape[1] - 1), -1, -1):  # Horner in t^2 (u_k+1: k+2 terms)
             p = k + 1 + 2 * j
             p0 = p0 * t2 + a[k, j]
             p1 = p1 * t2 + a[k, j] * p
@@ -82,6 +82,21 @@ def _debye_sums(t, v, a):
         s1 += tv * p1
         s2 += tv * p2
     return s, s1, s2
+
+
+@numba.njit(cache=True)
+def _debye_sum(t, v, a):
+    """The Debye sum S alone (:func:`_debye_sums` without the derivatives)."""
+    t2 = t * t
+    s = 0.0
+    tv = 1.0
+    for k in range(a.shape[0]):
+        tv *= t / v
+        p0 = 0.0
+        for j in range(min(k + 1, a.shape[1] - 1), -1, -1):
+            p0 = p0 * t2 + a[k, j]
+        s += tv * p0
+    return s
 
 
 @numba.njit(cache=True)
@@ -151,7 +166,7 @@ def _bessel_one(v, x, a, v0):
     s1 = math.hypot(w, x)
     ds = (2 * w - 1) / s0 / (1 + s1 / s0)  # (2w - 1) / (s1 + s0)
     log_r = (ds - math.asinh(w / x) - top * math.log1p((1 + ds) / (top + s0))
-             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sums(w / s1, w, a)[0]) - log_sum0)
+             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sum(w / s1, w, a)) - log_sum0)
     gap = -math.expm1(log_r)
     ratio = math.exp(log_r)
     # d ratio/dx = d^2 log I_top/dx^2 + top/x^2, each piece positive or small

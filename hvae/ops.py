@@ -76,6 +76,7 @@ __all__ = [
     "vmf_rsample",
     "vmf_rsample_backward",
     "vmf_rsample_function",
+    "with_slope",
 ]
 
 _Seven = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -452,3 +453,47 @@ def _vmf_rsample_vmap(info, in_dims, loc, kappa, mean_w, seed, exact):
     draws = [vmf_rsample(loc[i], kappa[i], None if mean_w is None else mean_w[i], seed, exact)
              for i in range(size)]
     return (torch.stack([z for z, _ in draws]), torch.stack([w for _, w in draws])), (0, 0)
+
+
+# --- a value with a given first derivative ---------------------------------------------------
+
+
+def _slope_backward(ctx, grad):
+    (slope,) = ctx.saved_tensors
+    return None, grad * slope, None
+
+
+class _WithSlope(torch.autograd.Function):
+    """For torch.func and torch.compile (``setup_context`` style)."""
+
+    @staticmethod
+    def forward(value, x, slope):
+        return value.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[2])
+
+    backward = staticmethod(torch.autograd.function.once_differentiable(_slope_backward))
+
+
+class _WithSlopeEager(torch.autograd.Function):
+    """The same in plain eager, in the older style, whose ``apply`` binds no signature."""
+
+    @staticmethod
+    def forward(ctx, value, x, slope):
+        ctx.save_for_backward(slope)
+        return value.clone()
+
+    backward = staticmethod(torch.autograd.function.once_differentiable(_slope_backward))
+
+
+def with_slope(value: Tensor, x: Tensor, slope: Tensor) -> Tensor:
+    r"""A copy of ``value`` whose gradient in ``x`` is ``slope``:
+    :math:`\partial L/\partial x = \partial L/\partial v \cdot` ``slope`` (elementwise, one
+    shape), for a value computed from detached terms whose derivative is known in closed form
+    (the KL's :math:`\kappa A_d'(\kappa)`). First derivatives only: a second backward raises
+    rather than return a silently wrong 0."""
+    if _plain_eager():
+        return _WithSlopeEager.apply(value, x, slope)
+    return _WithSlope.apply(value, x, slope)

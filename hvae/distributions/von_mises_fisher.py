@@ -49,6 +49,7 @@ import torch
 from torch.distributions import Distribution, register_kl
 from torch.distributions.utils import lazy_property
 
+from hvae import ops
 from hvae._validation import check_choice, fail
 from hvae.distributions.constraints import positive_finite, sphere
 from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
@@ -132,13 +133,19 @@ class VonMisesFisher(Distribution):
 
     @lazy_property
     def _evaluation(self) -> tuple[BesselTerms, torch.Tensor, torch.Tensor]:
-        """The Bessel terms at v = d/2 - 1 in float64 (differentiable in kappa) and A_d', from
-        the one evaluation that log_prob, entropy, the KL and rsample's gradient share."""
-        return bessel_terms_and_derivatives(0.5 * self.dim - 1, self.concentration.double())
+        """The Bessel terms at v = d/2 - 1 in float64 and A_d', values only (of kappa
+        detached): the KL, the entropy and rsample's gradient use these and supply their own
+        derivatives in kappa, so that they record no Bessel node for autograd."""
+        return bessel_terms_and_derivatives(0.5 * self.dim - 1,
+                                            self.concentration.detach().double())
 
-    @property
+    @lazy_property
     def _terms(self) -> BesselTerms:
-        return self._evaluation[0]
+        """The Bessel terms differentiable in kappa (log_prob, the normaliser, the moments): a
+        second evaluation only where kappa takes a gradient."""
+        if not (torch.is_grad_enabled() and self.concentration.requires_grad):
+            return self._evaluation[0]
+        return bessel_terms_and_derivatives(0.5 * self.dim - 1, self.concentration.double())[0]
 
     @property
     def mean_resultant_length(self) -> torch.Tensor:
@@ -194,7 +201,8 @@ class VonMisesFisher(Distribution):
     def entropy(self) -> torch.Tensor:
         r""":math:`H = -\log C_d(\kappa) - \kappa A_d(\kappa) = \log|S^{d-1}| - \mathrm{KL}`
         (:func:`kl_uniform`)."""
-        kl = kl_uniform(self.concentration.double(), self._terms, self.dim, self._evaluation[2])
+        terms, _, slope = self._evaluation
+        kl = kl_uniform(self.concentration.double(), terms, self.dim, slope)
         return (log_sphere_area(self.dim) - kl).to(self.loc.dtype)
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
@@ -204,7 +212,7 @@ class VonMisesFisher(Distribution):
         # the gradient in kappa needs A_d(kappa): share the lazy evaluation (the KL and the
         # entropy use it), but do not make a draw without gradient pay for it
         needs_grad = torch.is_grad_enabled() and (kappa.requires_grad or self.loc.requires_grad)
-        mean_w = self._terms.ratio.detach() if needs_grad else None
+        mean_w = self._evaluation[0].ratio if needs_grad else None
         return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
 
     def __repr__(self) -> str:
@@ -218,7 +226,8 @@ def _kl_vmf_uniform(p: VonMisesFisher, q: HypersphericalUniform) -> torch.Tensor
     = \kappa A_d(\kappa) - L(\kappa) \ge 0`; constant in :math:`\mu` (:func:`kl_uniform`)."""
     if p.dim != q.dim:
         raise fail("q", f"a uniform law of the same dimension as p (dim = {p.dim})", q)
-    return kl_uniform(p.concentration.double(), p._terms, p.dim, p._evaluation[2]).to(p.loc.dtype)
+    terms, _, slope = p._evaluation
+    return kl_uniform(p.concentration.double(), terms, p.dim, slope).to(p.loc.dtype)
 
 
 def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int,
@@ -246,26 +255,8 @@ def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int,
         if ratio_derivative is None:
             ratio_derivative = iv_ratio_derivative(0.5 * d, kappa.detach())
         slope = kappa.detach() * ratio_derivative.detach()
-        kl = _KLWithSlope.apply(kl, kappa, slope)
+        kl = ops.with_slope(kl, kappa, slope)
     return kl
-
-
-class _KLWithSlope(torch.autograd.Function):
-    """The KL's value with the gradient ``slope`` in kappa (first derivatives only)."""
-
-    @staticmethod
-    def forward(value, kappa, slope):
-        return value.clone()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[2])
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        return None, grad * slope, None
 
 
 # --- the KL term's limits ---------------------------------------------------------------------
