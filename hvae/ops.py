@@ -63,6 +63,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_dispatch_mode
 
 from hvae import _array_kernels, _kernels
 from hvae._validation import fail
@@ -108,6 +109,8 @@ def _bessel_terms_cpu(v: Tensor, x: Tensor) -> _Seven:
         np.broadcast_to(v.numpy(), x.shape).reshape(-1))
     out = _kernels.bessel_terms(flat_v, flat_x, _debye_table(),
                                 float(_array_kernels.DEBYE_MIN_ORDER))
+    if x.dim() == 1:
+        return tuple(torch.from_numpy(row) for row in out)
     return tuple(torch.from_numpy(row).reshape(x.shape) for row in out)
 
 
@@ -155,9 +158,26 @@ class _BesselTermsFunction(torch.autograd.Function):
 def bessel_terms_function(v: Tensor, x: Tensor) -> _Seven:
     """:func:`bessel_terms` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` alike (what :mod:`hvae.special` calls)."""
-    if _plain_eager():
+    if not _plain_eager():
+        return _BesselTermsFunction.apply(v, x)
+    if not _direct(x):
         return bessel_terms(v, x)
-    return _BesselTermsFunction.apply(v, x)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _BesselTermsEager.apply(v, x)
+    return _bessel_terms_cpu(v, x)
+
+
+class _BesselTermsEager(torch.autograd.Function):
+    """The CPU kernel under the operator's backward, in plain eager (:func:`_direct`), in the
+    older style, whose ``apply`` binds no signature."""
+
+    @staticmethod
+    def forward(ctx, v, x):
+        out = _bessel_terms_cpu(v, x)
+        _setup_context(ctx, (v, x), out)
+        return out
+
+    backward = staticmethod(_backward)
 
 
 def _plain_eager() -> bool:
@@ -165,6 +185,18 @@ def _plain_eager() -> bool:
     autograd, the same formula) is called, since ``autograd.Function.apply`` binds its
     arguments through ``inspect.signature`` on every call (some 10 us)."""
     return not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active()
+
+
+def _direct(x: Tensor) -> bool:
+    """Whether to call a CPU kernel directly rather than through its operator: in plain eager,
+    on the CPU. A ``custom_op`` call passes through some Python layers (argument checks, a
+    dynamo guard) that cost about 70 us, as much as a 64-row draw; the kernel is the one the
+    operator registers, so the results are the same bit for bit (tests/test_ops.py)."""
+    return (type(x) in _PLAIN and x.device.type == "cpu" and _plain_eager()
+            and _current_dispatch_mode() is None)  # not fake, functional or under a mode
+
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 @bessel_terms.register_vmap
@@ -355,7 +387,8 @@ def _vmf_backward(ctx, grad_z, _grad_omw):
     want_loc, want_kappa = ctx.needs_input_grad[:2]
     if want_kappa and mean_w is None:
         mean_w = _mean_resultant_length(kappa.detach(), loc.shape[-1])
-    grad_loc, grad_kappa = vmf_rsample_backward(
+    backward = _vmf_rsample_backward_cpu if _direct(loc) else vmf_rsample_backward
+    grad_loc, grad_kappa = backward(
         grad_z.contiguous(), loc.detach(), z.detach(), omw, kappa.detach(),
         None if mean_w is None else mean_w.detach(), want_kappa)
     return (grad_loc if want_loc else None), (grad_kappa if want_kappa else None), None, \
@@ -426,9 +459,26 @@ def vmf_rsample_function(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed
                          exact: bool) -> tuple[Tensor, Tensor]:
     """:func:`vmf_rsample` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` (what :func:`hvae.sampling.sample_vmf` calls)."""
-    if _plain_eager():
+    if not _plain_eager():
+        return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
+    if not _direct(loc):
         return vmf_rsample(loc, kappa, mean_w, seed, exact)
-    return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
+    if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
+        return _VmfRsampleEager.apply(loc, kappa, mean_w, seed, exact)
+    return _vmf_rsample_cpu(loc, kappa, mean_w, seed, exact)
+
+
+class _VmfRsampleEager(torch.autograd.Function):
+    """The CPU kernel under the operator's backward (:func:`_vmf_backward`) in plain eager
+    (:func:`_direct`), in the older style, whose ``apply`` binds no signature."""
+
+    @staticmethod
+    def forward(ctx, loc, kappa, mean_w, seed, exact):
+        z, omw = _vmf_rsample_cpu(loc, kappa, mean_w, seed, exact)
+        _vmf_setup_context(ctx, (loc, kappa, mean_w, seed, exact), (z, omw))
+        return z, omw
+
+    backward = staticmethod(_vmf_backward)
 
 
 @vmf_rsample.register_vmap

@@ -106,8 +106,9 @@ class VonMisesFisher(Distribution):
         # at least float32: float16 would turn kappa > 65504 into inf, bfloat16 keep 3 digits
         concentration = torch.as_tensor(concentration, device=loc.device).to(
             torch.promote_types(loc.dtype, torch.float32))
-        try:
-            batch_shape = torch.broadcast_shapes(loc.shape[:-1], concentration.shape)
+        try:  # (torch.broadcast_shapes costs some 50 us: skip it where the shapes agree)
+            batch_shape = (concentration.shape if loc.shape[:-1] == concentration.shape
+                           else torch.broadcast_shapes(loc.shape[:-1], concentration.shape))
         except RuntimeError as err:
             raise fail("concentration", f"of a shape that broadcasts with loc's batch shape "
                        f"{tuple(loc.shape[:-1])}", tuple(concentration.shape)) from err
@@ -246,11 +247,11 @@ def kl_uniform(kappa: torch.Tensor, terms: BesselTerms, d: int,
     :math:`A_d'(\kappa)` if the caller has it (:func:`hvae.special.bessel_terms_and_derivatives`
     returns it with the terms); otherwise it is computed.
     """
-    first = kappa.detach() * terms.ratio.detach() - terms.rescaled.detach()
-    second = terms.complement.detach() - kappa.detach() * terms.gap.detach()
-    rounds_less = (kappa * terms.ratio + terms.rescaled).detach() <= (
-        terms.complement + kappa * terms.gap).detach()
-    kl = torch.where(rounds_less, first, second)
+    k = kappa.detach()
+    k_ratio, k_gap = k * terms.ratio.detach(), k * terms.gap.detach()
+    rescaled, complement = terms.rescaled.detach(), terms.complement.detach()
+    kl = torch.where(k_ratio + rescaled <= complement + k_gap, k_ratio - rescaled,
+                     complement - k_gap)
     if kappa.requires_grad:
         if ratio_derivative is None:
             ratio_derivative = iv_ratio_derivative(0.5 * d, kappa.detach())
