@@ -295,13 +295,18 @@ if (!script) { done('no MathJax script on the page'); return; }
 def _load_with_mathjax(browser, url: str) -> str:
     """Open url and wait for MathJax; returns 'ok' or what went wrong.
 
-    A MathJax that never started after its script was requested is a failed load of a 1 MB file
+    A MathJax that never started after its script was requested (or a page with formulas but
+    no MathJax script) is a failed load of a 1 MB file
     from the loopback server (it happened once in CI on a loaded machine), not a defect of the
     page, so the page is reloaded once; a second failure is reported with both diagnostics.
     """
     browser.get(url)
     first = browser.execute_async_script(MATHJAX_DONE_JS)
-    if not first.startswith("MathJax did not start"):
+    # no script on a page with formulas (once in a loaded run: the document was not yet the
+    # built page's) is the same kind of failed load
+    lost_script = first == "no MathJax script on the page" and browser.execute_script(
+        "return document.querySelectorAll('.math').length") > 0
+    if not (first.startswith("MathJax did not start") or lost_script):
         return first
     warnings.warn(f"{url}: {first}; reloading once (console: {_console_errors(browser)})",
                   stacklevel=2)
