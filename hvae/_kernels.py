@@ -85,21 +85,6 @@ def _debye_sums(t, v, a):
 
 
 @numba.njit(cache=True)
-def _debye_sum(t, v, a):
-    """The Debye sum S alone (:func:`_debye_sums` without the derivatives)."""
-    t2 = t * t
-    s = 0.0
-    tv = 1.0
-    for k in range(a.shape[0]):
-        tv *= t / v
-        p0 = 0.0
-        for j in range(min(k + 1, a.shape[1] - 1), -1, -1):
-            p0 = p0 * t2 + a[k, j]
-        s += tv * p0
-    return s
-
-
-@numba.njit(cache=True)
 def _x_minus_log1p(y):
     """y - log(1 + y) for 0 <= y < 1, without the cancellation of the direct form: with
     u = y / (2 + y), log(1 + y) = 2 atanh(u), so the difference is
@@ -166,7 +151,7 @@ def _bessel_one(v, x, a, v0):
     s1 = math.hypot(w, x)
     ds = (2 * w - 1) / s0 / (1 + s1 / s0)  # (2w - 1) / (s1 + s0)
     log_r = (ds - math.asinh(w / x) - top * math.log1p((1 + ds) / (top + s0))
-             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sum(w / s1, w, a)) - log_sum0)
+             - 0.5 * math.log1p(ds / s0) + math.log1p(_debye_sums(w / s1, w, a)[0]) - log_sum0)
     gap = -math.expm1(log_r)
     ratio = math.exp(log_r)
     # d ratio/dx = d^2 log I_top/dx^2 + top/x^2, each piece positive or small
@@ -311,14 +296,16 @@ BLOCK = 2048
 
 
 @numba.njit(parallel=True, cache=True)
-def _start_pool():
+def _parallel_noop():
     total = 0
     for i in numba.prange(1):
         total += i
     return total
 
 
-_pool = {"started": False}
+@lru_cache(maxsize=1)
+def _start_pool() -> None:
+    _parallel_noop()
 
 
 def use_threads(n: int) -> None:
@@ -328,9 +315,7 @@ def use_threads(n: int) -> None:
     The first call starts numba's pool. With the OpenMP layer, which torch shares, starting it
     sets the process's OpenMP thread count to numba's default; the caller then puts torch's
     back (``hvae.ops._use_torch_threads``)."""
-    if not _pool["started"]:
-        _start_pool()
-        _pool["started"] = True
+    _start_pool()
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 

@@ -158,13 +158,13 @@ class _BesselTermsFunction(torch.autograd.Function):
 def bessel_terms_function(v: Tensor, x: Tensor) -> _Seven:
     """:func:`bessel_terms` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` alike (what :mod:`hvae.special` calls)."""
-    if not _plain_eager():
-        return _BesselTermsFunction.apply(v, x)
-    if not _direct(x):
+    if _direct(x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _BesselTermsEager.apply(v, x)
+        return _bessel_terms_cpu(v, x)
+    if _plain_eager():
         return bessel_terms(v, x)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _BesselTermsEager.apply(v, x)
-    return _bessel_terms_cpu(v, x)
+    return _BesselTermsFunction.apply(v, x)
 
 
 class _BesselTermsEager(torch.autograd.Function):
@@ -187,16 +187,17 @@ def _plain_eager() -> bool:
     return not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active()
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # not fake or functional tensors
+
+
 def _direct(x: Tensor) -> bool:
     """Whether to call a CPU kernel directly rather than through its operator: in plain eager,
-    on the CPU. A ``custom_op`` call passes through some Python layers (argument checks, a
-    dynamo guard) that cost about 70 us, as much as a 64-row draw; the kernel is the one the
-    operator registers, so the results are the same bit for bit (tests/test_ops.py)."""
+    on the CPU, on plain tensors and under no dispatch mode. A ``custom_op`` call passes
+    through some Python layers (argument checks, a dynamo guard) that cost about 70 us, as
+    much as a 64-row draw; the kernel is the one the operator registers, so the results are
+    the same bit for bit (tests/test_ops.py)."""
     return (type(x) in _PLAIN and x.device.type == "cpu" and _plain_eager()
-            and _current_dispatch_mode() is None)  # not fake, functional or under a mode
-
-
-_PLAIN = (torch.Tensor, torch.nn.Parameter)
+            and _current_dispatch_mode() is None)
 
 
 @bessel_terms.register_vmap
@@ -459,13 +460,13 @@ def vmf_rsample_function(loc: Tensor, kappa: Tensor, mean_w: Tensor | None, seed
                          exact: bool) -> tuple[Tensor, Tensor]:
     """:func:`vmf_rsample` differentiable under ``torch.autograd``, ``torch.func.grad``,
     ``vmap`` and ``torch.compile`` (what :func:`hvae.sampling.sample_vmf` calls)."""
-    if not _plain_eager():
-        return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
-    if not _direct(loc):
+    if _direct(loc):
+        if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
+            return _VmfRsampleEager.apply(loc, kappa, mean_w, seed, exact)
+        return _vmf_rsample_cpu(loc, kappa, mean_w, seed, exact)
+    if _plain_eager():
         return vmf_rsample(loc, kappa, mean_w, seed, exact)
-    if torch.is_grad_enabled() and (loc.requires_grad or kappa.requires_grad):
-        return _VmfRsampleEager.apply(loc, kappa, mean_w, seed, exact)
-    return _vmf_rsample_cpu(loc, kappa, mean_w, seed, exact)
+    return _VmfRsampleFunction.apply(loc, kappa, mean_w, seed, exact)
 
 
 class _VmfRsampleEager(torch.autograd.Function):
