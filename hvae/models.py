@@ -56,6 +56,7 @@ from torch.distributions import Distribution, Independent, Normal, constraints, 
 
 from hvae._validation import check_choice, check_int, check_number, fail
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
+from hvae.sampling import KAPPA_GRADIENTS
 
 __all__ = ["LATENTS", "LIKELIHOODS", "PointMass", "Terms", "VAE"]
 
@@ -169,12 +170,16 @@ class VAE(nn.Module):
         kappa: the fixed concentration of ``"vmf-fixed"`` (required there, refused elsewhere).
         obs_scale: Gaussian likelihood only: a fixed observation standard deviation, or
             ``None`` to learn one per output coordinate.
+        kappa_gradient: ``"vmf"`` only: the gradient of a draw in κ, ``"implicit"`` (unbiased,
+            the default) or ``"proposal"`` (through Wood's accepted proposal only, the biased
+            estimator of the paper's code; see :class:`hvae.distributions.VonMisesFisher`).
         dim: the former name of ``manifold_dim`` (configs saved before the rename use it).
 
     Raises:
         ValueError: for an unknown ``latent`` or ``likelihood``, ``manifold_dim < 1``, bad
             sizes,
-            ``beta < 0``, a missing/invalid/misplaced ``kappa`` or ``obs_scale``.
+            ``beta < 0``, a missing/invalid/misplaced ``kappa``, ``obs_scale`` or
+            ``kappa_gradient``.
     """
 
     def __init__(
@@ -188,6 +193,7 @@ class VAE(nn.Module):
         kappa: float | None = None,
         obs_scale: float | None = None,
         *,
+        kappa_gradient: str = "implicit",
         dim: int | None = None,
     ) -> None:
         super().__init__()
@@ -206,6 +212,11 @@ class VAE(nn.Module):
         self.beta = beta
         self.kappa = kappa
         self.obs_scale = obs_scale
+        check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
+        if kappa_gradient != "implicit" and latent != "vmf":
+            raise fail("kappa_gradient", f"'implicit' for latent {latent!r} (only 'vmf' learns "
+                       "kappa)", kappa_gradient)
+        self.kappa_gradient = kappa_gradient
         spherical = latent in ("vmf", "vmf-fixed")
         self._code_dim = manifold_dim + 1 if spherical else manifold_dim
 
@@ -246,6 +257,7 @@ class VAE(nn.Module):
             "beta": self.beta,
             "kappa": self.kappa,
             "obs_scale": self.obs_scale,
+            "kappa_gradient": self.kappa_gradient,
         }
 
     def extra_repr(self) -> str:
@@ -273,7 +285,8 @@ class VAE(nn.Module):
         if self.latent == "normal":
             return Independent(Normal(loc, spread, validate_args=False), 1, validate_args=False)
         if self.spherical:
-            return VonMisesFisher(loc, spread, validate_args=False)
+            return VonMisesFisher(loc, spread, validate_args=False,
+                                  kappa_gradient=self.kappa_gradient)
         return PointMass(loc, validate_args=False)
 
     def encode(self, x: torch.Tensor) -> Distribution:

@@ -51,7 +51,10 @@ from hvae._validation import check_choice, fail
 __all__ = [
     "METHODS",
     "GridResolutionWarning",
+    "KAPPA_GRADIENTS",
     "attach_implicit_gradient",
+    "attach_proposal_gradient",
+    "proposal_slope",
     "grid_cdf",
     "inverse_cdf_max_kappa",
     "sample_one_minus_w",
@@ -65,6 +68,10 @@ __all__ = [
 #: (Wood 1994), ``"exact"`` (inverse CDF, d = 3 only), ``"inverse_cdf"`` (a grid; approximate,
 #: accurate only up to :func:`inverse_cdf_max_kappa`).
 METHODS = ("auto", "rejection", "exact", "inverse_cdf")
+#: The gradients in kappa of a draw: ``"implicit"`` (implicit reparameterisation, unbiased) or
+#: ``"proposal"`` (through Wood's accepted proposal only, the estimator of the paper's code;
+#: biased, see :func:`attach_proposal_gradient`).
+KAPPA_GRADIENTS = ("implicit", "proposal")
 # cells of the inverse-CDF grid per standard deviation of w below which it is inaccurate
 _CELLS_PER_SD = 8
 
@@ -242,6 +249,42 @@ def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> 
     return _ImplicitOneMinusW.apply(omw.detach(), kappa, d)
 
 
+def proposal_slope(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
+    r""":math:`\partial(1-w)/\partial\kappa` through Wood's proposal with :math:`\varepsilon`
+    held fixed, as a function of the draw :math:`q = 1 - w` (float64, d ambient):
+
+    .. math:: \frac{\partial q}{\partial\kappa}\Big|_{\varepsilon}
+              = \frac{\partial q}{\partial b}\,\frac{db}{d\kappa}
+              = \frac{q(2-q)}{2b}\cdot\frac{-2b}{s} = -\frac{q(2-q)}{s},
+              \qquad s = \sqrt{4\kappa^2 + (d-1)^2},
+
+    from :math:`q = 2b\varepsilon / (1 - (1-b)\varepsilon)` (:func:`hvae.wood.wood_proposal`),
+    :math:`\varepsilon = q / (2b + (1-b)q)` and :math:`b = (d-1)/(2\kappa + s)`. It depends on
+    the draw alone, so it is the same function of :math:`q` whichever sampler drew it."""
+    return -omw * (2 - omw) / torch.sqrt(4 * kappa * kappa + (d - 1) ** 2)
+
+
+def attach_proposal_gradient(z: torch.Tensor, loc: torch.Tensor, omw: torch.Tensor,
+                             kappa: torch.Tensor) -> torch.Tensor:
+    r"""Return the draws ``z`` (n, d) unchanged, with the gradient in ``kappa`` (n,) of the
+    paper's code: through Wood's accepted proposal only (:func:`proposal_slope`), without the
+    correction term :math:`g_{\mathrm{cor}}` of the rejection step, so biased (chapter 3).
+
+    With :math:`z = (1-q)\mu + \sqrt{q(2-q)}\,v`, :math:`v \perp \mu` fixed,
+
+    .. math:: \frac{\partial z}{\partial q} = -\mu + \frac{1-q}{q(2-q)}\,(z - (1-q)\mu),
+
+    and ``z`` gains :math:`\frac{\partial z}{\partial q}\,(\kappa - \bar\kappa)\,
+    \partial q/\partial\kappa`, zero in value (:math:`\bar\kappa`: ``kappa`` detached).
+    ``z``'s own gradient (in ``loc``) is left as it is."""
+    q = omw.detach().unsqueeze(-1)
+    mu = loc.detach().double()
+    tangent = z.detach().double() - (1 - q) * mu
+    dz_dq = -mu + (1 - q) * tangent / (q * (2 - q)).clamp_min(torch.finfo(torch.float64).tiny)
+    step = (kappa - kappa.detach()) * proposal_slope(omw.detach(), kappa.detach(), loc.shape[-1])
+    return z + (dz_dq * step.unsqueeze(-1)).to(z.dtype)
+
+
 def sample_uniform_sphere(shape: torch.Size, d: int, dtype=None, device=None,
                           generator=None) -> torch.Tensor:
     """Uniform points of S^{d-1} in R^d, shape + (d,): the kappa = 0 limit of the vMF."""
@@ -280,6 +323,7 @@ def sample_vmf(
     method: str = "auto",
     generator: torch.Generator | None = None,
     mean_w: torch.Tensor | None = None,
+    kappa_gradient: str = "implicit",
 ) -> torch.Tensor:
     r"""Draws of :math:`\mathrm{vMF}_d(\mu, \kappa)`, shape sample_shape + batch + (d,).
 
@@ -307,6 +351,9 @@ def sample_vmf(
         sample_shape, method, generator: as in :func:`sample_one_minus_w`.
         mean_w: optional :math:`A_d(\kappa)` (batch shape, float64) if the caller has it; the
             gradient in :math:`\kappa` needs it and otherwise computes it.
+        kappa_gradient: one of :data:`KAPPA_GRADIENTS`: ``"implicit"`` (unbiased) or
+            ``"proposal"`` (the paper code's biased gradient, :func:`attach_proposal_gradient`;
+            not with ``method="inverse_cdf"``). The draws are the same either way.
     """
     work = torch.promote_types(loc.dtype, torch.float32)
     if work != loc.dtype:
@@ -314,11 +361,17 @@ def sample_vmf(
         # rescale in float32 (the norm held constant: the gradient is loc's up to 1 +- u)
         loc_w = loc.to(work)
         loc_w = loc_w / torch.linalg.vector_norm(loc_w.detach(), dim=-1, keepdim=True)
-        return sample_vmf(loc_w, kappa, sample_shape, method, generator, mean_w).to(loc.dtype)
+        return sample_vmf(loc_w, kappa, sample_shape, method, generator, mean_w,
+                          kappa_gradient).to(loc.dtype)
     check_choice(method, "method", METHODS)
+    check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
+    proposal = kappa_gradient == "proposal"
     if method == "inverse_cdf":
+        if proposal:
+            raise fail("kappa_gradient", "'implicit' with method='inverse_cdf' (a grid draw "
+                       "has no proposal)", kappa_gradient)
         return _grid_vmf(loc, kappa, sample_shape, generator)
     if method == "exact" and d != 3:
         raise fail("method", f"one of {METHODS} other than 'exact' for d = {d} ('exact' "
@@ -326,9 +379,11 @@ def sample_vmf(
     exact = method == "exact" or (method == "auto" and d == 3)
     if mean_w is not None:
         mean_w = mean_w.detach().expand(shape).reshape(-1)
-    z, _ = ops.vmf_rsample_function(loc.expand(*shape, d).reshape(-1, d),
-                                    kappa.expand(shape).reshape(-1), mean_w, _seed(generator),
-                                    exact)
+    flat_loc, flat_kappa = loc.expand(*shape, d).reshape(-1, d), kappa.expand(shape).reshape(-1)
+    z, omw = ops.vmf_rsample_function(flat_loc, flat_kappa.detach() if proposal else flat_kappa,
+                                      mean_w, _seed(generator), exact)
+    if proposal and flat_kappa.requires_grad:
+        z = attach_proposal_gradient(z, flat_loc, omw, flat_kappa)
     return z.reshape(*shape, d)
 
 

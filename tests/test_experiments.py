@@ -16,6 +16,7 @@ import pytest
 
 import hvae.train
 from hvae import experiments as ex
+from hvae.experiments import cli as ex_cli
 from hvae.experiments import runs as ex_runs
 
 #: One tiny run: the 5k subset, 1 epoch, small MLP, 5 importance samples, 100 labels.
@@ -71,6 +72,13 @@ def copy_of(stored, tmp_path):
     return tmp_path / "runs", tmp_path / "results"
 
 
+@pytest.fixture(autouse=True)
+def clean_tree(monkeypatch):
+    """The command line as on a committed tree, whatever the state of this checkout (the
+    refusal of a dirty one is tested on its own)."""
+    monkeypatch.setattr(ex_cli, "git_state", lambda: ("0" * 40, False))
+
+
 def _forbid_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an epoch was trained")
@@ -93,10 +101,16 @@ def test_profiles():
     with pytest.raises(dataclasses.FrozenInstanceError):
         quick.epochs = 5
     assert ex.get_profile(TINY) is TINY
+    ablation = ex.get_profile("full-proposal-gradient")
+    assert ablation.latents == ("vmf",) and ablation.kappa_gradient == "proposal"
+    assert ablation.dims == (2, 5, 10) and full.kappa_gradient == "implicit"
+    # apart from what it ablates, the paper's protocol
+    assert dataclasses.replace(ablation, name="full", dims=full.dims, latents=full.latents,
+                               kappa_gradient="implicit") == full
 
 
 def test_bad_profile_name_and_arguments(tmp_path):
-    with pytest.raises(ValueError, match=r"^profile: must be one of \('quick', 'full'\), got"):
+    with pytest.raises(ValueError, match=r"^profile: must be one of \('quick', 'full', "):
         ex.get_profile("nope")
     with pytest.raises(ValueError, match="^profile: must be"):
         ex.run_mnist("vmf", 2, 0, "nope", out_root=tmp_path, results_root=tmp_path)
@@ -114,6 +128,10 @@ def test_bad_profile_name_and_arguments(tmp_path):
         dataclasses.replace(TINY, dims=())
     with pytest.raises(ValueError, match=r"^knn_labels: must be integers >= 10"):
         dataclasses.replace(TINY, knn_labels=(5,))
+    with pytest.raises(ValueError, match="^kappa_gradient: must be one of"):
+        dataclasses.replace(TINY, kappa_gradient="paper")
+    with pytest.raises(ValueError, match="^latents: must be one of"):
+        dataclasses.replace(TINY, latents=("ae",))
     with pytest.raises(ValueError, match="^source: must be one of"):
         dataclasses.replace(TINY, source="cifar")
     with pytest.raises(ValueError, match="^name: must be a non-empty name without '/'"):
@@ -265,12 +283,31 @@ def test_command_line_skips_stored_runs(copy_of, monkeypatch, capsys):
     assert "hvae.experiments: error: dims: must be an integer >= 1, got 0" in error
 
 
+def test_command_line_refuses_a_dirty_tree_unless_allowed(copy_of, monkeypatch, capsys):
+    runs, results = copy_of
+    monkeypatch.setitem(ex.PROFILES, "tiny", TINY)
+    monkeypatch.setattr(ex_cli, "git_state", lambda: ("1" * 40, True))
+    _forbid_training(monkeypatch)
+    argv = ["--profile", "tiny", "--latents", "vmf", "--device", "cpu",
+            "--out-root", str(runs), "--results-root", str(results)]  # fmt: skip
+    before = _files(runs, results)
+    assert ex.main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        "hvae.experiments: error: the working tree has uncommitted changes to tracked files "
+        "(git status), which no commit would reproduce; commit them, or pass --allow-dirty "
+        "(the results then record git_dirty: true)")
+    assert _files(runs, results) == before
+    assert ex.main([*argv, "--allow-dirty"]) == 0  # the stored run is skipped
+
+
 def test_module_runs_as_a_program():
     """``python -m hvae.experiments`` (the Makefile's ``reproduce``) reaches main."""
     done = subprocess.run([sys.executable, "-m", "hvae.experiments", "--profile", "nope"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.strip().endswith("profile: must be one of ('quick', 'full'), got 'nope'")
+    assert done.stderr.strip().endswith("profile: must be one of ('quick', 'full', "
+                                        "'quick-proposal-gradient', 'full-proposal-gradient'), "
+                                        "got 'nope'")
 
 
 def test_load_results(stored, tmp_path):

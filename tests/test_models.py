@@ -99,6 +99,25 @@ def test_config_round_trip(digits: torch.Tensor) -> None:
     assert clone.config == model.config and clone.kappa == 7.5 and clone.beta == 0.5
 
 
+def test_proposal_gradient_changes_only_the_kappa_heads_gradient(digits: torch.Tensor) -> None:
+    """The paper code's gradient (kappa_gradient="proposal") draws the same codes and leaves
+    every gradient but the kappa head's as it is; the config keeps it."""
+    grads = {}
+    for how in ("implicit", "proposal"):
+        torch.manual_seed(0)
+        model = VAE("vmf", 2, hidden=(32, 16), kappa_gradient=how)
+        torch.manual_seed(1)
+        model.loss(digits).backward()
+        grads[how] = {name: p.grad.clone() for name, p in model.named_parameters()}
+        assert VAE(**model.config).kappa_gradient == how
+    for name, g in grads["implicit"].items():
+        if name.startswith("kappa_head") or name.startswith("encoder"):
+            continue  # the encoder's gradient sums the heads' (kappa's differs)
+        torch.testing.assert_close(grads["proposal"][name], g, rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(grads["proposal"]["kappa_head.weight"],
+                              grads["implicit"]["kappa_head.weight"])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -117,6 +136,11 @@ def test_config_round_trip(digits: torch.Tensor) -> None:
         ({"latent": "normal", "dim": 2, "input_dim": 0}, "input_dim"),
         ({"latent": "normal", "dim": 2, "obs_scale": 0.1}, "obs_scale"),
         ({"latent": "normal", "dim": 2, "likelihood": "gaussian", "obs_scale": -1}, "obs_scale"),
+        ({"latent": "vmf", "dim": 2, "kappa_gradient": "paper"}, "kappa_gradient: must be one"),
+        ({"latent": "normal", "dim": 2, "kappa_gradient": "proposal"},
+         "kappa_gradient: must be 'implicit' for latent 'normal'"),
+        ({"latent": "vmf-fixed", "dim": 2, "kappa": 3.0, "kappa_gradient": "proposal"},
+         "kappa_gradient: must be 'implicit' for latent 'vmf-fixed'"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs: dict, match: str) -> None:

@@ -53,7 +53,7 @@ from hvae import ops
 from hvae._validation import check_choice, fail
 from hvae.distributions.constraints import positive_finite, sphere
 from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
-from hvae.sampling import METHODS, sample_vmf
+from hvae.sampling import KAPPA_GRADIENTS, METHODS, sample_vmf
 from hvae.special import BesselTerms, bessel_terms_and_derivatives, iv_ratio_derivative
 
 __all__ = [
@@ -82,6 +82,10 @@ class VonMisesFisher(Distribution):
             approximate: accurate only up to :func:`hvae.sampling.inverse_cdf_max_kappa` (256
             for dim = 3, 1436 for dim = 64), biased for dim = 2, and it warns with
             :class:`hvae.sampling.GridResolutionWarning` otherwise).
+        kappa_gradient: the gradient of :meth:`rsample` in :math:`\kappa`: ``"implicit"``
+            (implicit reparameterisation, unbiased) or ``"proposal"`` (through Wood's accepted
+            proposal only, as the paper's code does: biased,
+            :func:`hvae.sampling.attach_proposal_gradient`). The draws are the same.
 
     ``batch_shape`` is the broadcast of ``loc.shape[:-1]`` and ``concentration.shape``;
     ``event_shape`` is ``(d,)``. :meth:`rsample` is differentiable in both parameters and its
@@ -92,7 +96,8 @@ class VonMisesFisher(Distribution):
     support = sphere
     has_rsample = True
 
-    def __init__(self, loc: torch.Tensor, concentration, validate_args=None, method="auto"):
+    def __init__(self, loc: torch.Tensor, concentration, validate_args=None, method="auto",
+                 kappa_gradient="implicit"):
         if not isinstance(loc, torch.Tensor) or loc.dim() < 1:
             raise fail("loc", "a tensor of shape (..., dim)",
                        tuple(loc.shape) if isinstance(loc, torch.Tensor) else type(loc).__name__)
@@ -100,6 +105,10 @@ class VonMisesFisher(Distribution):
             raise fail("loc", "of shape (..., dim) with dim >= 2 (the ambient dimension)",
                        tuple(loc.shape))
         check_choice(method, "method", METHODS)
+        check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
+        if kappa_gradient == "proposal" and method == "inverse_cdf":
+            raise fail("kappa_gradient", "'implicit' with method='inverse_cdf' (a grid draw "
+                       "has no proposal)", kappa_gradient)
         if method == "exact" and loc.shape[-1] != 3:
             raise fail("method", f"one of {METHODS} other than 'exact' for dim = "
                        f"{loc.shape[-1]} ('exact' exists only for dim = 3)", method)
@@ -115,6 +124,7 @@ class VonMisesFisher(Distribution):
         self.loc = loc.expand(*batch_shape, loc.shape[-1])
         self.concentration = concentration.expand(batch_shape)
         self.method = method
+        self.kappa_gradient = kappa_gradient
         super().__init__(batch_shape, loc.shape[-1:], validate_args=validate_args)
 
     @property
@@ -128,6 +138,7 @@ class VonMisesFisher(Distribution):
         new.loc = self.loc.expand(batch_shape + self.event_shape)
         new.concentration = self.concentration.expand(batch_shape)
         new.method = self.method
+        new.kappa_gradient = self.kappa_gradient
         super(VonMisesFisher, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -213,12 +224,14 @@ class VonMisesFisher(Distribution):
         # the gradient in kappa needs A_d(kappa): share the lazy evaluation (the KL and the
         # entropy use it), but do not make a draw without gradient pay for it
         needs_grad = torch.is_grad_enabled() and (kappa.requires_grad or self.loc.requires_grad)
+        needs_grad = needs_grad and self.kappa_gradient == "implicit"
         mean_w = self._evaluation[0].ratio if needs_grad else None
-        return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w)
+        return sample_vmf(self.loc, kappa, sample_shape, self.method, mean_w=mean_w,
+                          kappa_gradient=self.kappa_gradient)
 
     def __repr__(self) -> str:
         return (f"VonMisesFisher(dim={self.dim}, batch_shape={tuple(self.batch_shape)}, "
-                f"method={self.method!r})")
+                f"method={self.method!r}, kappa_gradient={self.kappa_gradient!r})")
 
 
 @register_kl(VonMisesFisher, HypersphericalUniform)

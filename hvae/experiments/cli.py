@@ -4,9 +4,12 @@
 
     python -m hvae.experiments --profile full --device cuda [--dims 2 5] [--seeds 0 1]
 
-loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result and checkpoint
-exist; an interrupted training resumes from its checkpoint. A bad argument is one line on
-standard error (``hvae.experiments: error: NAME: must be ..., got ...``) and exit status 1.
+loops over the profile's latents (normal, vmf) x dims x seeds, skipping runs whose result and
+checkpoint exist; an interrupted training resumes from its checkpoint. It refuses to run from a
+working tree with uncommitted changes to tracked files, whose results no commit could
+reproduce, unless ``--allow-dirty`` (the results then record ``git_dirty: true``). A bad
+argument is one line on standard error (``hvae.experiments: error: NAME: must be ..., got
+...``) and exit status 1.
 So is the expected failure of a run, which stops the loop (the runs before it are stored):
 ``hvae.experiments: error: S-VAE d=2 seed=0 (profile 'quick'): CAUSE``, where the cause is a
 diverged training, a damaged checkpoint or stored result, a run directory that another process
@@ -26,6 +29,7 @@ import torch
 from hvae._validation import check_int, check_out_dir, check_seed, resolve_device
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
+from hvae.experiments.provenance import git_state
 from hvae.experiments.runs import result_path, run_mnist
 from hvae.train import CheckpointError, TrainingDivergedError
 
@@ -48,11 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
     p.add_argument("--dims", type=int, nargs="+", help="the paper's d (default: the profile's)")
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's")
-    p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS, default=list(PAPER_LATENTS))
+    p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS,
+                   help="default: the profile's")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--out-root", default="runs", help="training runs (checkpoints)")
     p.add_argument("--results-root", default="data/results", help="result JSON files")
     p.add_argument("--epoch-progress", action="store_true", help="a progress bar per run too")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="run from a tree with uncommitted changes (recorded in the results)")
     return p
 
 
@@ -69,10 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         device = str(resolve_device(args.device, "--device"))
         check_out_dir(args.results_root, "--results-root")
         check_out_dir(args.out_root, "--out-root")
+        if not args.allow_dirty and git_state()[1]:
+            raise ValueError("the working tree has uncommitted changes to tracked files (git "
+                             "status), which no commit would reproduce; commit them, or pass "
+                             "--allow-dirty (the results then record git_dirty: true)")
     except ValueError as exc:
         print(f"hvae.experiments: error: {exc}", file=sys.stderr)
         return 1
-    runs = [(lat, d, s) for lat in args.latents for d in dims for s in seeds]
+    runs = [(lat, d, s) for lat in args.latents or prof.latents for d in dims for s in seeds]
     bar = tqdm(runs, desc=f"{prof.name} runs", unit="run")
     for latent, d, s in bar:
         done = result_path(latent, d, s, prof, args.results_root).is_file()

@@ -1,6 +1,6 @@
 """The experiment profiles: every parameter of a set-up of the MNIST runs, by name.
 
-Two **profiles** fix every parameter of an experiment (:class:`Profile`, :data:`PROFILES`):
+The **profiles** fix every parameter of an experiment (:class:`Profile`, :data:`PROFILES`):
 
 * ``quick`` (the chapters' default): the bundled 5k subset (3,500 / 500 / 1,000 digits), 3
   epochs with a 1-epoch KL warm-up, no early stopping, d in {2, 5, 10}, one seed, 20
@@ -9,6 +9,9 @@ Two **profiles** fix every parameter of an experiment (:class:`Profile`, :data:`
   which the stored ``data.source`` then says), all five d in {2, 5, 10, 20, 40}, KL warm-up
   over 100 epochs, early stopping with a patience of 50 epochs (at most 1000 epochs), 500
   importance samples, 3 seeds; run it on a GPU (``--device cuda``).
+* ``full-proposal-gradient`` and ``quick-proposal-gradient``: the S-VAE of ``full`` (d in
+  {2, 5, 10}) and of ``quick`` trained with the gradient in kappa of the paper's code, through
+  Wood's accepted proposal only (biased; chapter 3), for the ablation against ``full``/``quick``.
 
 ``dims`` are the paper's *d*, the dimension of the latent *manifold*, as in
 :class:`hvae.models.VAE` (the S-VAE with d lives on S^d inside R^(d+1)).
@@ -16,13 +19,16 @@ Two **profiles** fix every parameter of an experiment (:class:`Profile`, :data:`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hvae._validation import check_choice, check_int, fail
+from hvae.experiments.paper import PAPER_LATENTS
+from hvae.sampling import KAPPA_GRADIENTS
 from hvae.train import TrainConfig
 
-__all__ = ["FULL", "PROFILES", "QUICK", "Profile", "get_profile"]
+__all__ = ["FULL", "FULL_PROPOSAL", "PROFILES", "QUICK", "QUICK_PROPOSAL", "Profile",
+           "get_profile"]
 
 #: The MNIST sources :func:`hvae.data.load_mnist` knows.
 _SOURCES = ("auto", "mnist", "mnist-5k-subset")
@@ -57,6 +63,10 @@ class Profile:
         source: MNIST source for :func:`hvae.data.load_mnist` (``"auto"``: the full set if
             present, else the 5k subset; ``"mnist"``; ``"mnist-5k-subset"``).
         eval_seed: seed of the test binarisation and of the evaluation's posterior samples.
+        latents: the models the command line runs (``"normal"``, ``"vmf"``).
+        kappa_gradient: the S-VAE's gradient in kappa (:class:`hvae.models.VAE`):
+            ``"implicit"`` (unbiased, this package's) or ``"proposal"`` (through Wood's
+            accepted proposal only, the biased estimator the paper's code trained with).
 
     Raises:
         ValueError: for a bad parameter (``"name: must be ..., got ..."``).
@@ -76,6 +86,8 @@ class Profile:
     hidden: tuple[int, ...] = (256, 128)
     source: str = "auto"
     eval_seed: int = 0
+    latents: tuple[str, ...] = ("normal", "vmf")
+    kappa_gradient: str = "implicit"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name or (
@@ -83,10 +95,10 @@ class Profile:
             # the name is a directory under the roots: no separators, no '.', '..', hidden names
             raise fail("name", "a non-empty name without '/' or '\\', not starting with '.'",
                        self.name)
-        for field_name in ("dims", "seeds", "knn_labels", "hidden"):
+        for field_name in ("dims", "seeds", "knn_labels", "hidden", "latents"):
             value = tuple(getattr(self, field_name))
             object.__setattr__(self, field_name, value)  # lists -> tuples (frozen, hashable)
-            if not value and field_name in ("dims", "seeds", "hidden"):
+            if not value and field_name in ("dims", "seeds", "hidden", "latents"):
                 raise fail(field_name, "a non-empty sequence", value)
         dims = _ints(self.dims, "dims", 1, "positive integers (the paper's d)")
         object.__setattr__(self, "dims", dims)
@@ -95,6 +107,9 @@ class Profile:
         object.__setattr__(self, "knn_labels", labels)
         object.__setattr__(self, "iw_samples", check_int(self.iw_samples, "iw_samples", minimum=1))
         check_choice(self.source, "source", _SOURCES)
+        for latent in self.latents:
+            check_choice(latent, "latents", PAPER_LATENTS)
+        check_choice(self.kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
         self.train_config(self.seeds[0], "cpu")  # validates epochs, warm-up, patience, lr, ...
 
     def train_config(self, seed: int, device: str) -> TrainConfig:
@@ -140,8 +155,16 @@ FULL = Profile(
     source="auto",
 )
 
+#: The gradient ablation: the S-VAE of :data:`FULL` at d in {2, 5, 10} trained with the
+#: paper code's gradient in kappa (through the accepted proposal only), against FULL's.
+FULL_PROPOSAL = replace(FULL, name="full-proposal-gradient", dims=(2, 5, 10), latents=("vmf",),
+                        kappa_gradient="proposal")
+#: :data:`FULL_PROPOSAL`'s counterpart of :data:`QUICK`.
+QUICK_PROPOSAL = replace(QUICK, name="quick-proposal-gradient", latents=("vmf",),
+                         kappa_gradient="proposal")
+
 #: The profiles by name (``python -m hvae.experiments --profile NAME``).
-PROFILES: dict[str, Profile] = {p.name: p for p in (QUICK, FULL)}
+PROFILES: dict[str, Profile] = {p.name: p for p in (QUICK, FULL, QUICK_PROPOSAL, FULL_PROPOSAL)}
 
 
 def get_profile(profile: str | Profile) -> Profile:

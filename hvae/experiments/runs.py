@@ -145,7 +145,8 @@ def _fit(latent: str, dim: int, seed: int, prof: Profile, device: torch.device,
          splits: _Splits, directory: Path, resume: bool, progress: bool) -> TrainResult:
     """Train (or resume, or reload) the run's model into ``directory``."""
     seed_everything(seed)
-    model = VAE(latent, dim, hidden=prof.hidden)  # dim: the manifold dimension
+    gradient = prof.kappa_gradient if latent == "vmf" else "implicit"
+    model = VAE(latent, dim, hidden=prof.hidden, kappa_gradient=gradient)  # dim: manifold's
     info = {
         "data": {"dataset": "mnist", "source": splits.train.source, "limit": None},
         "profile": prof.params(),
