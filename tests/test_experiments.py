@@ -197,6 +197,29 @@ def test_run_writes_result_with_provenance(stored):
     assert result["iw_samples"] == 5 and all(s > 0 for s in result["sem"].values())
 
 
+def test_provenance_is_the_environment_when_the_run_started(tmp_path, monkeypatch):
+    """A commit checked out while a run trains is not the run's: the record is taken first."""
+    real = ex_runs.environment_record
+    calls = []
+
+    def record(device):
+        calls.append(device)
+        return {**real(device), "git_commit": f"call {len(calls)}"}
+
+    monkeypatch.setattr(ex_runs, "environment_record", record)
+    real_fit = ex_runs._fit
+
+    def fit_then_commit(*args, **kwargs):
+        fitted = real_fit(*args, **kwargs)
+        record("cpu")  # what a checkout during training would change
+        return fitted
+
+    monkeypatch.setattr(ex_runs, "_fit", fit_then_commit)
+    result = ex.run_mnist("vmf", 2, 0, TINY, out_root=tmp_path / "runs",
+                          results_root=tmp_path / "results", device="cpu")
+    assert result["provenance"]["git_commit"] == "call 1" and len(calls) == 2
+
+
 def test_second_call_returns_stored_result_without_training(copy_of, monkeypatch):
     runs, results = copy_of
     path = ex.result_path("vmf", 2, 0, TINY, results)

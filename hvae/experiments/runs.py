@@ -189,12 +189,13 @@ def _evaluate_run(model: VAE, splits: _Splits, prof: Profile,
     return metrics, sem
 
 
-def _provenance(prof: Profile, device: torch.device, splits: _Splits, directory: Path,
+def _provenance(environment: dict[str, Any], prof: Profile, splits: _Splits, directory: Path,
                 tic: float) -> dict[str, Any]:
-    """The result's ``provenance``: the environment, the profile, the data and the wall time
-    since ``tic`` (a :func:`time.perf_counter` reading)."""
+    """The result's ``provenance``: the environment when the run started (its commit, not the
+    one checked out when it ends), the profile, the data and the wall time since ``tic`` (a
+    :func:`time.perf_counter` reading)."""
     return {
-        **environment_record(device),
+        **environment,
         "profile": prof.name,
         "profile_params": prof.params(),
         "data": {
@@ -309,6 +310,7 @@ def run_mnist(
         return stored
 
     tic = time.perf_counter()
+    environment = environment_record(dev)
     splits = _load_splits(prof)
     with run_lock(directory, "choose another out_root"):  # training, evaluation and result
         stored = _stored_result(out_file, directory, prof) if resume else None
@@ -317,7 +319,7 @@ def run_mnist(
         resumed = resume and (directory / CHECKPOINT).is_file()
         fit = _fit(latent, dim, seed, prof, dev, splits, directory, resumed, progress)
         scores = _evaluate_run(fit.model, splits, prof, seed)
-        provenance = _provenance(prof, dev, splits, directory, tic)
+        provenance = _provenance(environment, prof, splits, directory, tic)
         result = _result_record(latent, dim, seed, prof, fit, resumed, scores, provenance)
         write_json(out_file, result)
     return result
