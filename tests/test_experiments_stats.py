@@ -2,6 +2,7 @@
 and of the committed results of the full profile (data/results/full/) that the chapters read."""
 
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,13 +63,24 @@ def _gap(diff, se):
     return {"diff": diff, "se": se, "ahead": ahead}
 
 
-def test_headline_verdict_reads_signs_and_calls():
+def test_headline_verdict_is_built_from_the_calls_at_two_standard_errors():
     clear = {2: _gap(3.0, 1.0), 5: _gap(2.0, 0.5), 10: _gap(1.0, 0.2), 40: _gap(-2.0, 0.4)}
-    assert ex.headline_verdict(clear).startswith("holds on these runs, every difference")
+    assert ex.headline_verdict(clear) == (
+        "holds on these runs, every difference beyond two standard errors (d = 2: S ahead; "
+        "d = 5: S ahead; d = 10: S ahead; d = 40: N ahead)")
+    # a +0.0 +- 0.2 is no sign: right signs within 2 SE are inconclusive, not "holds in sign"
     mixed = {**clear, 5: _gap(0.7, 0.6), 10: _gap(0.01, 0.2)}
-    assert ex.headline_verdict(mixed) == ("holds in sign on these runs, but at d = 5, 10 the "
-                                          "difference is within two standard errors")
-    assert ex.headline_verdict({**clear, 40: _gap(0.5, 0.1)}) == "does not hold on these runs"
+    assert ex.headline_verdict(mixed) == (
+        "is not borne out on these runs: inconclusive at two standard errors at d = 5, 10 "
+        "(d = 2: S ahead; d = 5: inconclusive; d = 10: inconclusive; d = 40: N ahead)")
+    # a wrong sign within 2 SE is inconclusive too; beyond 2 SE it contradicts
+    assert ex.headline_verdict({**clear, 40: _gap(0.5, 0.4)}).startswith(
+        "is not borne out on these runs: inconclusive at two standard errors at d = 40 (")
+    assert ex.headline_verdict({**clear, 2: _gap(-3.0, 1.0), 5: _gap(0.1, 1.0)}) == (
+        "is contradicted on these runs at d = 2 (d = 2: N ahead; d = 5: inconclusive; "
+        "d = 10: S ahead; d = 40: N ahead)")
+    single = {**clear, 10: {"diff": 1.0, "se": float("nan"), "ahead": None}}
+    assert "d = 10: inconclusive" in ex.headline_verdict(single)
     assert ex.headline_verdict({2: clear[2]}).startswith("cannot be checked")
 
 
@@ -137,7 +149,8 @@ def test_describe_stored_lists_commits_dates_devices_and_data():
     assert ex.describe_stored(stored, Path("data") / "results") == [
         "STORED RESULTS OF THE FULL PROFILE (3 runs in data/results/full/; not recomputed by "
         "this page)",
-        "  git commit(s): aaaaaaaaaa, bbbbbbbbbb (uncommitted changes)",
+        "  git commit(s): aaaaaaaaaa (whether hvae/ changed since: unknown to git here), "
+        "bbbbbbbbbb (uncommitted changes) (whether hvae/ changed since: unknown to git here)",
         "  dates (UTC):   2026-01-01T00:00:00+00:00 .. 2026-01-02T03:04:05+00:00",
         "  device(s):     cpu (x86_64, 1 threads); cuda (NVIDIA H200)",
         "  data:          mnist, 55000 train / 5000 validation / 10000 test digits",
@@ -145,6 +158,29 @@ def test_describe_stored_lists_commits_dates_devices_and_data():
         "  <- NOT full MNIST: not comparable with the paper",
         "",
     ]
+
+
+def test_code_changed_since_compares_the_commit_with_the_checked_out_tree(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "hvae").mkdir()
+    (tmp_path / "hvae" / "a.py").write_text("x = 1\n")
+    (tmp_path / "README").write_text("r\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    assert ex.code_changed_since(first, root=tmp_path) is False
+    (tmp_path / "README").write_text("changed\n")  # outside hvae/: not a code change
+    assert ex.code_changed_since(first, root=tmp_path) is False
+    (tmp_path / "hvae" / "a.py").write_text("x = 2\n")  # uncommitted, inside hvae/
+    assert ex.code_changed_since(first, root=tmp_path) is True
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    assert ex.code_changed_since(first, root=tmp_path) is True
+    assert ex.code_changed_since(git("rev-parse", "HEAD"), root=tmp_path) is False
+    assert ex.code_changed_since("f" * 40, root=tmp_path) is None
 
 
 def test_provenance_records_the_environment():

@@ -38,8 +38,21 @@ from hvae.experiments.paper import (
     paper_table1,
     paper_table2,
 )
-from hvae.experiments.profiles import FULL, PROFILES, QUICK, Profile, get_profile
-from hvae.experiments.provenance import device_description, environment_record, git_state
+from hvae.experiments.profiles import (
+    FULL,
+    FULL_PROPOSAL,
+    PROFILES,
+    QUICK,
+    QUICK_PROPOSAL,
+    Profile,
+    get_profile,
+)
+from hvae.experiments.provenance import (
+    code_changed_since,
+    device_description,
+    environment_record,
+    git_state,
+)
 from hvae.experiments.report import describe_stored, headline_verdict
 from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
 from hvae.experiments.stats import model_gap, summarize_runs
@@ -47,6 +60,7 @@ from hvae.experiments.stats import model_gap, summarize_runs
 __all__ = [
     "DIM_CONVENTION",
     "FULL",
+    "FULL_PROPOSAL",
     "METRICS",
     "MODEL_NAMES",
     "PAPER_HEADLINE",
@@ -54,7 +68,9 @@ __all__ = [
     "PAPER_TABLE2_SIGNIFICANT",
     "PROFILES",
     "QUICK",
+    "QUICK_PROPOSAL",
     "Profile",
+    "code_changed_since",
     "describe_stored",
     "device_description",
     "environment_record",

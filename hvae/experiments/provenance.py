@@ -16,7 +16,7 @@ import torch
 
 import hvae
 
-__all__ = ["device_description", "environment_record", "git_state"]
+__all__ = ["code_changed_since", "device_description", "environment_record", "git_state"]
 
 
 def git_state() -> tuple[str, bool | None]:
@@ -42,6 +42,22 @@ def git_state() -> tuple[str, bool | None]:
         return commit.stdout.strip(), dirty
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
+
+
+def code_changed_since(commit: str, paths: tuple[str, ...] = ("hvae",),
+                       root: str | Path | None = None) -> bool | None:
+    """Whether ``paths`` (the package, by default) differ between ``commit`` and the checked-out
+    tree (uncommitted changes included), by ``git diff --quiet``: ``False`` means a stored
+    result made at ``commit`` came from the code that is here now. ``None`` when git cannot say
+    (no repository, or a commit it does not know). ``root``: the repository (default: the one
+    holding this package)."""
+    root = Path(__file__).resolve().parents[2] if root is None else Path(root)
+    try:
+        done = subprocess.run(["git", "diff", "--quiet", commit, "--", *paths], cwd=root,
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: False, 1: True}.get(done.returncode)
 
 
 def device_description(device: str | torch.device) -> str:

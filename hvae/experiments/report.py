@@ -14,27 +14,51 @@ from typing import Any
 
 from hvae.experiments.paper import PAPER_HEADLINE
 from hvae.experiments.profiles import Profile
+from hvae.experiments.provenance import code_changed_since
 
 __all__ = ["describe_stored", "headline_verdict"]
 
 
+#: How :func:`headline_verdict` names a call of :func:`hvae.experiments.model_gap`.
+_CALLS = {"S-VAE": "S ahead", "N-VAE": "N ahead", "level": "inconclusive", None: "inconclusive"}
+
+
 def headline_verdict(gaps: Mapping[int, Mapping[str, Any]]) -> str:
     """Whether the LL gaps of :func:`hvae.experiments.model_gap` bear out the paper's headline
-    (the S-VAE ahead for d <= 10, the N-VAE at d = 40: :data:`PAPER_HEADLINE`), as a phrase for
-    the prose: "holds ..." when every sign agrees (saying where a difference is within ``n_se``
-    standard errors, i.e. not ``ahead``), "does not hold ..." otherwise, "cannot be checked ..."
-    when a d it names lacks runs of both models."""
+    (the S-VAE ahead for d <= 10, the N-VAE at d = 40: :data:`PAPER_HEADLINE`), built from the
+    per-d calls at two standard errors (S ahead, N ahead, inconclusive), never from signs alone:
+
+    - "holds": every d the headline names is called the way it says;
+    - "is contradicted": at some d the other model is ahead beyond two standard errors;
+    - "is not borne out": no contradiction, but some d is inconclusive;
+    - "cannot be checked": a d it names lacks runs of both models.
+
+    The phrase ends with the calls, e.g. ``"(d = 2: S ahead; d = 5: inconclusive; ...)"``.
+    """
     if not set(PAPER_HEADLINE) <= set(gaps):
         names = ", ".join(str(d) for d in PAPER_HEADLINE)
         return f"cannot be checked: not every d it names ({names}) has runs of both models"
-    if any((gaps[d]["diff"] > 0) - (gaps[d]["diff"] < 0) != sign
-           for d, sign in PAPER_HEADLINE.items()):
-        return "does not hold on these runs"
-    level = [d for d in PAPER_HEADLINE if gaps[d]["ahead"] in ("level", None)]
-    if not level:
-        return "holds on these runs, every difference beyond two standard errors"
-    return ("holds in sign on these runs, but at d = " + ", ".join(str(d) for d in level)
-            + " the difference is within two standard errors")
+    expected = {1: "S ahead", -1: "N ahead"}
+    calls = {d: _CALLS[gaps[d]["ahead"]] for d in PAPER_HEADLINE}
+    listed = "; ".join(f"d = {d}: {call}" for d, call in calls.items())
+    wrong = [d for d, call in calls.items()
+             if call != "inconclusive" and call != expected[PAPER_HEADLINE[d]]]
+    open_ = [d for d, call in calls.items() if call == "inconclusive"]
+    if wrong:
+        return (f"is contradicted on these runs at d = {', '.join(map(str, wrong))} "
+                f"({listed})")
+    if open_:
+        return (f"is not borne out on these runs: inconclusive at two standard errors at "
+                f"d = {', '.join(map(str, open_))} ({listed})")
+    return f"holds on these runs, every difference beyond two standard errors ({listed})"
+
+
+def _code_change(commit: str) -> str:
+    """Whether hvae/ changed between ``commit`` and this build, as a remark for the list."""
+    changed = code_changed_since(commit)
+    if changed is None:
+        return " (whether hvae/ changed since: unknown to git here)"
+    return " (hvae/ changed since)" if changed else " (hvae/ unchanged since)"
 
 
 def describe_stored(
@@ -54,9 +78,11 @@ def describe_stored(
         Without runs, one line saying there is nothing to compare with the paper and how to
         make the runs (``python -m hvae.experiments``). Otherwise a heading with the number of
         runs and the folder, then the git commit(s) (10 hex digits, marked when the tree had
-        uncommitted changes), the range of dates (UTC), the device(s), one line per data set
-        (source and split sizes, marked loudly when it is not full MNIST, i.e. not comparable
-        with the paper), and an empty line, ready for a table to follow.
+        uncommitted changes, and whether ``hvae/`` has changed between each and the checked-out
+        tree: :func:`~hvae.experiments.provenance.code_changed_since`), the range of dates
+        (UTC), the device(s), one line per data set (source and split sizes, marked loudly
+        when it is not full MNIST, i.e. not comparable with the paper), and an empty line,
+        ready for a table to follow.
     """
     name = profile.name if isinstance(profile, Profile) else str(profile)
     folder = f"{Path(results_root) / name}/"
@@ -66,7 +92,7 @@ def describe_stored(
                 "any yet, so there is nothing to compare with the paper here."]
     prov = [r["provenance"] for r in stored]
     commits = sorted({f"{p['git_commit'][:10]}{' (uncommitted changes)' if p['git_dirty'] else ''}"
-                      for p in prov})
+                      f"{_code_change(p['git_commit'])}" for p in prov})
     dates = sorted(p["date_utc"] for p in prov)
     devices = sorted({p["device"] for p in prov})
     data = sorted({(p["data"]["source"], p["data"]["n_train"], p["data"]["n_validation"],
