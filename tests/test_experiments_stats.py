@@ -58,6 +58,25 @@ def test_model_gap_is_the_difference_of_means_with_welch_standard_error():
     assert ex.model_gap(ex.summarize_runs(results), n_se=3.0)[5]["ahead"] == "level"
 
 
+def test_gradient_gap_compares_the_s_vae_across_the_two_gradients():
+    implicit = [_fake("vmf", 5, 0, LL=-100.0), _fake("vmf", 5, 1, LL=-104.0),  # -102, var 8
+                _fake("vmf", 2, 0, LL=-130.0), _fake("vmf", 2, 1, LL=-131.0),  # -130.5, 0.5
+                _fake("normal", 5, 0, LL=-90.0),  # not an S-VAE: ignored
+                _fake("vmf", 10, 0, LL=-95.0)]  # no proposal run at d = 10
+    proposal = [_fake("vmf", 5, 0, LL=-101.0), _fake("vmf", 5, 1, LL=-105.0),  # -103, var 8
+                _fake("vmf", 5, 2, LL=-103.0),
+                _fake("vmf", 2, 0, LL=-135.0), _fake("vmf", 2, 1, LL=-136.0)]  # -135.5, 0.5
+    gaps = ex.gradient_gap(ex.summarize_runs(implicit), ex.summarize_runs(proposal))
+    assert list(gaps) == [2, 5]
+    assert gaps[5]["diff"] == pytest.approx(1.0)
+    assert gaps[5]["se"] == pytest.approx(math.sqrt(8 / 2 + 4 / 3))  # proposal: std 2, var 4
+    assert gaps[5]["ahead"] == "level" and (gaps[5]["n_implicit"], gaps[5]["n_proposal"]) == (2, 3)
+    assert gaps[2]["diff"] == pytest.approx(5.0) and gaps[2]["se"] == pytest.approx(0.5**0.5)
+    assert gaps[2]["ahead"] == "implicit"
+    flipped = ex.gradient_gap(ex.summarize_runs(proposal), ex.summarize_runs(implicit))
+    assert flipped[2]["ahead"] == "proposal" and flipped[2]["diff"] == pytest.approx(-5.0)
+
+
 def _gap(diff, se):
     ahead = "S-VAE" if diff > 2 * se else "N-VAE" if diff < -2 * se else "level"
     return {"diff": diff, "se": se, "ahead": ahead}

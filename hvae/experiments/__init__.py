@@ -55,7 +55,7 @@ from hvae.experiments.provenance import (
 )
 from hvae.experiments.report import describe_stored, headline_verdict
 from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
-from hvae.experiments.stats import model_gap, summarize_runs
+from hvae.experiments.stats import gradient_gap, model_gap, summarize_runs
 
 __all__ = [
     "DIM_CONVENTION",
@@ -76,6 +76,7 @@ __all__ = [
     "environment_record",
     "get_profile",
     "git_state",
+    "gradient_gap",
     "headline_verdict",
     "load_results",
     "main",

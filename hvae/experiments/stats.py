@@ -14,7 +14,7 @@ import numpy as np
 
 from hvae.experiments.paper import METRICS, MODEL_NAMES
 
-__all__ = ["model_gap", "summarize_runs"]
+__all__ = ["gradient_gap", "model_gap", "summarize_runs"]
 
 
 def _metric_order(name: str) -> tuple[int, int, str]:
@@ -58,6 +58,18 @@ def summarize_runs(
     return summary
 
 
+def _difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, n_se: float
+                ) -> tuple[float, float, int | None]:
+    """(mean_a - mean_b, its standard error over independent seeds, call): the call is +1 or -1
+    beyond ``n_se`` standard errors in that direction, 0 within, None when the standard error
+    is not estimable (nan: fewer than two runs on a side)."""
+    var = sum(s[metric]["std"] ** 2 / s["n_runs"] for s in (a, b))
+    diff, se = a[metric]["mean"] - b[metric]["mean"], math.sqrt(var)
+    if math.isnan(se):  # nan propagates from a single run's nan std
+        return diff, se, None
+    return diff, se, 1 if diff > n_se * se else -1 if diff < -n_se * se else 0
+
+
 def model_gap(
     summary: Mapping[tuple[str, int], Mapping[str, Any]], metric: str = "LL", n_se: float = 2.0
 ) -> dict[int, dict[str, Any]]:
@@ -71,6 +83,7 @@ def model_gap(
     difference exceeds ``n_se`` standard errors in that direction, ``"level"`` when it does
     not, and ``None`` when ``se`` is ``nan``.
     """
+    calls = {1: "S-VAE", -1: "N-VAE", 0: "level", None: None}
     gaps: dict[int, dict[str, Any]] = {}
     dims = sorted({d for latent, d in summary if latent == "vmf"}
                   & {d for latent, d in summary if latent == "normal"})
@@ -78,12 +91,34 @@ def model_gap(
         s_vmf, s_normal = summary[("vmf", d)], summary[("normal", d)]
         if metric not in s_vmf or metric not in s_normal:
             continue
-        var = sum(s[metric]["std"] ** 2 / s["n_runs"] for s in (s_vmf, s_normal))
-        diff, se = s_vmf[metric]["mean"] - s_normal[metric]["mean"], math.sqrt(var)
-        if math.isnan(se):  # nan propagates from a single run's nan std
-            ahead = None
-        else:
-            ahead = "S-VAE" if diff > n_se * se else "N-VAE" if diff < -n_se * se else "level"
-        gaps[d] = {"diff": diff, "se": se, "ahead": ahead, "n_vmf": s_vmf["n_runs"],
+        diff, se, call = _difference(s_vmf, s_normal, metric, n_se)
+        gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], "n_vmf": s_vmf["n_runs"],
                    "n_normal": s_normal["n_runs"]}
+    return gaps
+
+
+def gradient_gap(
+    implicit: Mapping[tuple[str, int], Mapping[str, Any]],
+    proposal: Mapping[tuple[str, int], Mapping[str, Any]],
+    metric: str = "LL",
+    n_se: float = 2.0,
+) -> dict[int, dict[str, Any]]:
+    r"""The S-VAE trained with the unbiased gradient in kappa minus the S-VAE trained with the
+    paper code's (through the accepted proposal only), per d, from two outputs of
+    :func:`summarize_runs` (profiles ``full`` and ``full-proposal-gradient``).
+
+    Returns ``{dim: {"diff": m_implicit - m_proposal, "se": se, "ahead": call, "n_implicit":
+    n_i, "n_proposal": n_p}}`` for every d with S-VAE runs in both, sorted by d; ``se`` as in
+    :func:`model_gap`, ``ahead`` ``"implicit"``, ``"proposal"``, ``"level"`` or ``None``.
+    """
+    calls = {1: "implicit", -1: "proposal", 0: "level", None: None}
+    gaps: dict[int, dict[str, Any]] = {}
+    for d in sorted({d for lat, d in implicit if lat == "vmf"}
+                    & {d for lat, d in proposal if lat == "vmf"}):
+        a, b = implicit[("vmf", d)], proposal[("vmf", d)]
+        if metric not in a or metric not in b:
+            continue
+        diff, se, call = _difference(a, b, metric, n_se)
+        gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], "n_implicit": a["n_runs"],
+                   "n_proposal": b["n_runs"]}
     return gaps
