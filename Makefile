@@ -58,7 +58,9 @@ book-check: $(STAMP)
 # --- Experiments (hvae/experiments/) -----------------------------------------------------------
 # `make reproduce`: the paper's protocol (the `full` profile; PROFILE=quick for a smoke test), in
 # two steps.
-# 1. Train and evaluate every run of Tables 1 and 2 (python -m hvae.experiments): on the GPU when
+# 1. Train and evaluate every run of Tables 1 and 2 (python -m hvae.experiments), then the S-VAE
+#    runs trained with the paper code's gradient in kappa (profile <PROFILE>-proposal-gradient,
+#    chapter 7's ablation): on the GPU when
 #    there is one (or DEVICE=cpu / DEVICE=cuda:1), one JSON per run with its provenance in
 #    data/results/$(PROFILE)/, training checkpoints in runs/$(PROFILE)/. Interrupted, it resumes:
 #    finished runs are skipped, an unfinished one continues from its last epoch.
@@ -73,6 +75,8 @@ DEVICE ?=
 
 reproduce: $(STAMP)
 	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE) $(if $(DEVICE),--device $(DEVICE))
+	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE)-proposal-gradient \
+		$(if $(DEVICE),--device $(DEVICE))
 	$(BIN)/python tools/execute_notebooks.py --profile $(REPRODUCE_PROFILE) \
 		--output-dir _build/reproduce/$(REPRODUCE_PROFILE) \
 		chapters/07_mnist.ipynb chapters/08_knn.ipynb
