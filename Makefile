@@ -30,7 +30,7 @@ clean:
 # to each chapter's `parameters` cell), write each back in place with its outputs and without
 # volatile metadata, then build the HTML into _build/html, warnings being errors.
 # `make book-check` (part of `make test`): re-execute every chapter once, with nbval, which
-# compares the `# NBVAL_CHECK_OUTPUT` cells and saves the fresh outputs to _build/executed/;
+# compares the cells tagged `nbval-check-output` and saves the fresh outputs to _build/executed/;
 # build the HTML from the committed notebooks; then tests/test_book.py compares the re-executed
 # figures with the committed ones and opens every page in headless Chromium (screenshots in
 # _build/screenshots/). Executing the chapters takes most of the time, so it happens only once.

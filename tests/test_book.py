@@ -4,7 +4,7 @@ Five groups:
 
 * structure (always runs, cheap): every page in ``_toc.yml`` exists; every chapter notebook has
   exactly one ``parameters`` cell that sets ``profile``, was committed executed and stripped, and
-  has at least one ``# NBVAL_CHECK_OUTPUT`` cell;
+  has at least one cell tagged ``nbval-check-output`` and no nbval comment marker;
 * API reference: every public module of ``hvae`` is documented on exactly one page of ``api/``
   (always runs); once built, those pages show every public name and no private one, and the
   docstrings' math reaches MathJax;
@@ -101,8 +101,11 @@ def test_notebook_structure(path):
              if cell.cell_type == "code" and cell.source.strip() and cell.execution_count is None]
     assert not unrun, f"{path}: cells {unrun} were not executed; run `make book` and commit"
 
-    assert any("# NBVAL_CHECK_OUTPUT" in cell.source for cell in code), (
-        f"{path}: no cell marked `# NBVAL_CHECK_OUTPUT`, so nbval checks no number")
+    assert any("nbval-check-output" in _tags(cell) for cell in code), (
+        f"{path}: no cell tagged `nbval-check-output`, so nbval checks no number")
+    markers = [i for i, cell in enumerate(nb.cells, 1) if "# NBVAL_" in cell.source]
+    assert not markers, (f"{path}: cells {markers} carry an nbval comment, which the page would "
+                         "show; tag them (`nbval-check-output`) instead")
 
     volatile = [key for key in ("papermill",) if key in nb.metadata] + [
         f"cell {i}: {key}" for i, cell in enumerate(nb.cells, 1)

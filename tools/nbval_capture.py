@@ -2,7 +2,7 @@
 
 nbval executes every code cell of a notebook and keeps the fresh outputs on the test item
 (``IPyNbCell.test_outputs``, in nbval 0.11 also in ``--nbval-lax`` mode), but it compares only
-the cells marked ``# NBVAL_CHECK_OUTPUT`` and never images. This plugin collects those outputs
+the cells tagged ``nbval-check-output`` and never images. This plugin collects those outputs
 and, at the end of the session, writes ``_build/executed/<notebook path>``: a copy of each
 committed notebook whose code cells hold the re-executed outputs (a cell nbval did not run, e.g.
 ``# NBVAL_SKIP``, gets ``execution_count`` None and no outputs). ``tests/test_book.py`` compares

@@ -6,7 +6,7 @@ Runs, from the repository root::
         --nbval-sanitize-with chapters/nbval_sanitize.cfg <the notebooks in _toc.yml>
 
 In lax mode nbval fails on any cell that raises, and compares with the committed outputs only
-the cells marked ``# NBVAL_CHECK_OUTPUT`` (after the replacements in ``nbval_sanitize.cfg``).
+the cells tagged ``nbval-check-output`` (after the replacements in ``nbval_sanitize.cfg``).
 nbval starts each notebook's kernel in the notebook's folder, so ``chapters/matplotlibrc``
 applies; ``--nbval-current-env`` makes the kernel this virtualenv's Python. The
 ``nbval_capture`` plugin (importable: this script's folder is on ``sys.path``) saves the fresh
