@@ -421,6 +421,11 @@ def test_page_renders(server, browser, page):
             .map((el) => el.getAttribute('data-mjx-error') || el.textContent),
         containers: document.querySelectorAll('mjx-container').length};""")
     text = browser.execute_script(VISIBLE_TEXT_JS)
+    # glued numbers in the weight of the sentence around them (tools/html_static/hvae.css)
+    bold_glue = browser.execute_script("""return Array.from(
+        document.querySelectorAll('span.pasted-text')).filter((el) =>
+        getComputedStyle(el).fontWeight !== getComputedStyle(el.parentElement).fontWeight)
+        .map((el) => el.textContent);""")
     _screenshot(browser, name.replace("/", "__"))
     errors = _console_errors(browser)
 
@@ -434,4 +439,5 @@ def test_page_renders(server, browser, page):
     raw = [s for s in ("$$", "\\begin{", "\\(", "\\[") if s in text]
     assert not raw, f"raw TeX {raw} in the visible text of {name}"
     assert not broken_images, f"images that did not load: {broken_images}"
+    assert not bold_glue, f"glued values set apart in weight on {name}: {bold_glue[:5]}"
     assert not errors, f"console errors on {name}: {errors}"
