@@ -70,6 +70,20 @@ def _difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, n_se: f
     return diff, se, 1 if diff > n_se * se else -1 if diff < -n_se * se else 0
 
 
+def _gaps(pairs: Mapping[int, tuple[Mapping[str, Any], Mapping[str, Any]]], metric: str,
+          n_se: float, names: tuple[str, str], counts: tuple[str, str]) -> dict[int, dict]:
+    """``{d: {"diff", "se", "ahead", counts[0], counts[1]}}`` of first minus second of each pair
+    of summaries that both have ``metric``; ``ahead`` names[0], names[1], "level" or None."""
+    calls = {1: names[0], -1: names[1], 0: "level", None: None}
+    gaps: dict[int, dict[str, Any]] = {}
+    for d, (a, b) in pairs.items():
+        if metric in a and metric in b:
+            diff, se, call = _difference(a, b, metric, n_se)
+            gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], counts[0]: a["n_runs"],
+                       counts[1]: b["n_runs"]}
+    return gaps
+
+
 def model_gap(
     summary: Mapping[tuple[str, int], Mapping[str, Any]], metric: str = "LL", n_se: float = 2.0
 ) -> dict[int, dict[str, Any]]:
@@ -83,18 +97,10 @@ def model_gap(
     difference exceeds ``n_se`` standard errors in that direction, ``"level"`` when it does
     not, and ``None`` when ``se`` is ``nan``.
     """
-    calls = {1: "S-VAE", -1: "N-VAE", 0: "level", None: None}
-    gaps: dict[int, dict[str, Any]] = {}
     dims = sorted({d for latent, d in summary if latent == "vmf"}
                   & {d for latent, d in summary if latent == "normal"})
-    for d in dims:
-        s_vmf, s_normal = summary[("vmf", d)], summary[("normal", d)]
-        if metric not in s_vmf or metric not in s_normal:
-            continue
-        diff, se, call = _difference(s_vmf, s_normal, metric, n_se)
-        gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], "n_vmf": s_vmf["n_runs"],
-                   "n_normal": s_normal["n_runs"]}
-    return gaps
+    pairs = {d: (summary[("vmf", d)], summary[("normal", d)]) for d in dims}
+    return _gaps(pairs, metric, n_se, ("S-VAE", "N-VAE"), ("n_vmf", "n_normal"))
 
 
 def gradient_gap(
@@ -111,14 +117,7 @@ def gradient_gap(
     n_i, "n_proposal": n_p}}`` for every d with S-VAE runs in both, sorted by d; ``se`` as in
     :func:`model_gap`, ``ahead`` ``"implicit"``, ``"proposal"``, ``"level"`` or ``None``.
     """
-    calls = {1: "implicit", -1: "proposal", 0: "level", None: None}
-    gaps: dict[int, dict[str, Any]] = {}
-    for d in sorted({d for lat, d in implicit if lat == "vmf"}
-                    & {d for lat, d in proposal if lat == "vmf"}):
-        a, b = implicit[("vmf", d)], proposal[("vmf", d)]
-        if metric not in a or metric not in b:
-            continue
-        diff, se, call = _difference(a, b, metric, n_se)
-        gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], "n_implicit": a["n_runs"],
-                   "n_proposal": b["n_runs"]}
-    return gaps
+    dims = sorted({d for lat, d in implicit if lat == "vmf"}
+                  & {d for lat, d in proposal if lat == "vmf"})
+    pairs = {d: (implicit[("vmf", d)], proposal[("vmf", d)]) for d in dims}
+    return _gaps(pairs, metric, n_se, ("implicit", "proposal"), ("n_implicit", "n_proposal"))
