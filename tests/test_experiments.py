@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -459,3 +460,15 @@ def test_command_line_bug_is_a_traceback(copy_of, monkeypatch):
         ex.main(["--profile", "tiny", "--latents", "vmf", "--device", "cpu",
                  "--out-root", str(runs), "--results-root", str(results)])
     assert not (runs / "tiny" / "vmf-d2-s0" / ".lock").exists()  # released all the same
+
+
+def test_a_profile_of_source_auto_warns_when_it_falls_back_to_the_subset(monkeypatch):
+    auto = dataclasses.replace(TINY, name="tiny-auto", source="auto")
+    real = ex_runs.load_mnist
+    monkeypatch.setattr(ex_runs, "load_mnist",
+                        lambda split, source: real(split=split, source="mnist-5k-subset"))
+    with pytest.warns(UserWarning, match=r"^profile 'tiny-auto': full MNIST not found"):
+        ex_runs._load_splits(auto)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex_runs._load_splits(TINY)  # an explicit subset: no warning

@@ -128,13 +128,13 @@ def _stored_result(out_file: Path, directory: Path, prof: Profile) -> dict[str, 
 
 
 def _load_splits(prof: Profile) -> _Splits:
-    """The train / validation / test splits of the profile's source (a warning when the full
-    profile falls back to the 5k subset)."""
+    """The train / validation / test splits of the profile's source (a warning when a profile
+    whose source is ``"auto"``, e.g. ``full``, falls back to the 5k subset)."""
     splits = _Splits(*(load_mnist(split=s, source=prof.source)
                        for s in ("train", "validation", "test")))
-    if prof.name == "full" and splits.train.source != "mnist":
+    if prof.source == "auto" and splits.train.source != "mnist":
         warnings.warn(
-            "profile 'full': full MNIST not found in data/mnist/, using the 5k subset "
+            f"profile {prof.name!r}: full MNIST not found in data/mnist/, using the 5k subset "
             "(the results record data.source)",
             stacklevel=3,
         )
