@@ -54,6 +54,7 @@ __all__ = [
     "KAPPA_GRADIENTS",
     "attach_implicit_gradient",
     "attach_proposal_gradient",
+    "check_kappa_gradient",
     "proposal_slope",
     "grid_cdf",
     "inverse_cdf_max_kappa",
@@ -249,6 +250,15 @@ def attach_implicit_gradient(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> 
     return _ImplicitOneMinusW.apply(omw.detach(), kappa, d)
 
 
+def check_kappa_gradient(kappa_gradient: str, method: str) -> None:
+    """Raise ``ValueError`` unless ``kappa_gradient`` is one of :data:`KAPPA_GRADIENTS` and
+    works with ``method`` (``"proposal"`` needs a proposal: not ``"inverse_cdf"``)."""
+    check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
+    if kappa_gradient == "proposal" and method == "inverse_cdf":
+        raise fail("kappa_gradient", "'implicit' with method='inverse_cdf' (a grid draw has no "
+                   "proposal)", kappa_gradient)
+
+
 def proposal_slope(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tensor:
     r""":math:`\partial(1-w)/\partial\kappa` through Wood's proposal with :math:`\varepsilon`
     held fixed, as a function of the draw :math:`q = 1 - w` (float64, d ambient):
@@ -261,7 +271,7 @@ def proposal_slope(omw: torch.Tensor, kappa: torch.Tensor, d: int) -> torch.Tens
     from :math:`q = 2b\varepsilon / (1 - (1-b)\varepsilon)` (:func:`hvae.wood.wood_proposal`),
     :math:`\varepsilon = q / (2b + (1-b)q)` and :math:`b = (d-1)/(2\kappa + s)`. It depends on
     the draw alone, so it is the same function of :math:`q` whichever sampler drew it."""
-    return -omw * (2 - omw) / torch.sqrt(4 * kappa * kappa + (d - 1) ** 2)
+    return -omw * (2 - omw) / torch.hypot(2 * kappa, kappa.new_tensor(d - 1.0))
 
 
 def attach_proposal_gradient(z: torch.Tensor, loc: torch.Tensor, omw: torch.Tensor,
@@ -364,14 +374,11 @@ def sample_vmf(
         return sample_vmf(loc_w, kappa, sample_shape, method, generator, mean_w,
                           kappa_gradient).to(loc.dtype)
     check_choice(method, "method", METHODS)
-    check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
+    check_kappa_gradient(kappa_gradient, method)
     d = loc.shape[-1]
     shape = torch.Size(sample_shape) + kappa.shape
     proposal = kappa_gradient == "proposal"
     if method == "inverse_cdf":
-        if proposal:
-            raise fail("kappa_gradient", "'implicit' with method='inverse_cdf' (a grid draw "
-                       "has no proposal)", kappa_gradient)
         return _grid_vmf(loc, kappa, sample_shape, generator)
     if method == "exact" and d != 3:
         raise fail("method", f"one of {METHODS} other than 'exact' for d = {d} ('exact' "

@@ -53,7 +53,7 @@ from hvae import ops
 from hvae._validation import check_choice, fail
 from hvae.distributions.constraints import positive_finite, sphere
 from hvae.distributions.uniform import HypersphericalUniform, log_sphere_area
-from hvae.sampling import KAPPA_GRADIENTS, METHODS, sample_vmf
+from hvae.sampling import METHODS, check_kappa_gradient, sample_vmf
 from hvae.special import BesselTerms, bessel_terms_and_derivatives, iv_ratio_derivative
 
 __all__ = [
@@ -105,10 +105,7 @@ class VonMisesFisher(Distribution):
             raise fail("loc", "of shape (..., dim) with dim >= 2 (the ambient dimension)",
                        tuple(loc.shape))
         check_choice(method, "method", METHODS)
-        check_choice(kappa_gradient, "kappa_gradient", KAPPA_GRADIENTS)
-        if kappa_gradient == "proposal" and method == "inverse_cdf":
-            raise fail("kappa_gradient", "'implicit' with method='inverse_cdf' (a grid draw "
-                       "has no proposal)", kappa_gradient)
+        check_kappa_gradient(kappa_gradient, method)
         if method == "exact" and loc.shape[-1] != 3:
             raise fail("method", f"one of {METHODS} other than 'exact' for dim = "
                        f"{loc.shape[-1]} ('exact' exists only for dim = 3)", method)

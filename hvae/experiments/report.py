@@ -91,8 +91,9 @@ def describe_stored(
                 f"(python -m hvae.experiments --profile {name} --device cuda) has not written "
                 "any yet, so there is nothing to compare with the paper here."]
     prov = [r["provenance"] for r in stored]
+    changes = {commit: _code_change(commit) for commit in {p["git_commit"] for p in prov}}
     commits = sorted({f"{p['git_commit'][:10]}{' (uncommitted changes)' if p['git_dirty'] else ''}"
-                      f"{_code_change(p['git_commit'])}" for p in prov})
+                      f"{changes[p['git_commit']]}" for p in prov})
     dates = sorted(p["date_utc"] for p in prov)
     devices = sorted({p["device"] for p in prov})
     data = sorted({(p["data"]["source"], p["data"]["n_train"], p["data"]["n_validation"],
