@@ -10,6 +10,7 @@ here, once:
   fixed number of decimals);
 * image grids of MNIST digits: :func:`first_of_each_class`, :func:`reconstructions` and
   :func:`image_grid`;
+* figures: :func:`label_panels` labels the panels of a multi-panel figure (a), (b), ...;
 * the references the theory chapters compare ``hvae`` with: in mpmath, each evaluated in
   ``dps``-digit arithmetic straight from the Bessel functions (no asymptotics, no rescaling):
   the log-normaliser :func:`mpmath_log_normalizer`, the mean resultant length
@@ -46,6 +47,7 @@ __all__ = [
     "glue_rounded",
     "glue_significant",
     "image_grid",
+    "label_panels",
     "mpmath_kl_vmf_uniform",
     "mpmath_log_normalizer",
     "mpmath_mean_resultant_length",
@@ -150,6 +152,41 @@ def image_grid(rows: Mapping[str, Any], height: float = 0.52, left: float = 0.2)
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.subplots_adjust(left=left, right=0.99, top=0.98, bottom=0.02, wspace=0.05, hspace=0.05)
     return fig
+
+
+# --- figure panels ----------------------------------------------------------------------------
+
+
+def label_panels(axes: Iterable[Any], labels: Iterable[str] | None = None,
+                 fontsize: float | None = None) -> list[Any]:
+    """Label the panels of a figure "(a)", "(b)", ... in bold, at the top left of each.
+
+    The book's figure rules ask that every panel of a multi-panel figure be labelled, so that
+    the prose and the caption can name a panel by letter. Each visible axes of ``axes`` (an
+    iterable or an array of matplotlib axes, taken in order, row by row for an array from
+    ``plt.subplots``; hidden axes are skipped and take no letter) gets its label just left of
+    its top left corner, in axes coordinates, on the baseline of a title: right-aligned there,
+    it stays clear of a centred title and of the axis' offset text ("1e4", drawn right of the
+    corner), above the column of y tick labels. Polar, 3-D and map axes work the same way
+    (their axes box is the circle's, the cube's or the map's bounding box). ``labels``
+    replaces the letters (one per visible axes); ``fontsize`` defaults to the axes title size
+    of the rc settings. Returns the text artists.
+    """
+    import matplotlib.pyplot as plt
+
+    visible = [ax for ax in np.ravel(np.asarray(axes, dtype=object)) if ax.get_visible()]
+    if labels is None:
+        labels = [f"({chr(ord('a') + i)})" for i in range(len(visible))]
+    labels = list(labels)
+    if len(labels) != len(visible):
+        raise ValueError(f"labels: need one per visible axes ({len(visible)}), got {len(labels)}")
+    size = plt.rcParams["axes.titlesize"] if fontsize is None else fontsize
+    pad = plt.rcParams["axes.titlepad"]
+    # Axes.annotate, not ax.text: a 3-D axes' text() takes (x, y, z, s)
+    return [ax.annotate(label, xy=(0, 1), xycoords="axes fraction", xytext=(-2, pad),
+                        textcoords="offset points", ha="right", va="baseline",
+                        fontsize=size, fontweight="bold")
+            for ax, label in zip(visible, labels, strict=True)]
 
 
 # --- mpmath references ------------------------------------------------------------------------

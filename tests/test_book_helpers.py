@@ -154,6 +154,43 @@ def test_image_grid_draws_each_row_with_its_label():
         plt.close(fig)
 
 
+# --- figure panels ----------------------------------------------------------------------------
+
+
+def test_label_panels_letters_the_visible_axes_at_their_top_left():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.0))
+    polar = fig.add_subplot(2, 3, 3, projection="polar")  # a polar axes over the third slot
+    axes[0, 2].remove()
+    axes[1, 2].set_visible(False)  # an unused slot: no letter
+    cube = fig.add_subplot(2, 3, 6, projection="3d")
+    try:
+        panels = [*axes[0, :2], polar, *axes[1, :], cube]
+        texts = book.label_panels(panels)
+        assert [t.get_text() for t in texts] == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]
+        visible = [ax for ax in panels if ax.get_visible()]
+        for ax, text in zip(visible, texts, strict=True):
+            assert text in ax.texts  # drawn by its own axes
+            assert text.xycoords == "axes fraction" and text.xy == (0, 1)
+            assert text.get_fontweight() == "bold"
+            assert text.get_horizontalalignment() == "right"
+            assert text.get_fontsize() >= 9
+        fig.canvas.draw()
+        for ax, text in zip(visible, texts, strict=True):  # above the top left corner
+            box, frame = text.get_window_extent(), ax.get_window_extent()
+            assert box.x1 <= frame.x0 + 1e-6 and box.y0 >= frame.y1 - 4
+        named = book.label_panels(axes[0, :2], labels=["A", "B"], fontsize=12)
+        assert [t.get_text() for t in named] == ["A", "B"]
+        assert [t.get_fontsize() for t in named] == [12, 12]
+        with pytest.raises(ValueError, match="^labels: need one per visible axes"):
+            book.label_panels(axes[0, :2], labels=["A"])
+    finally:
+        plt.close(fig)
+
+
 # --- mpmath references ------------------------------------------------------------------------
 
 
