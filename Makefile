@@ -38,7 +38,10 @@ PROFILE ?= quick
 
 # MathJax comes from npm (pinned in tools/mathjax/) and is copied into the HTML, so the book
 # reads offline. --all rebuilds every page, so that no warning hides in an unchanged page.
+# The reproducibility page (chapters/reproducibility.md, gitignored) is written first, from the
+# execution log that execute_notebooks.py and run_nbval.py keep in _build/executions.json.
 define BOOK_HTML
+	$(BIN)/python tools/reproducibility_page.py
 	$(BIN)/python tools/vendor_mathjax.py install
 	$(BIN)/jupyter-book build . --all -W -n --keep-going -q
 	$(BIN)/python tools/vendor_mathjax.py copy

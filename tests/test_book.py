@@ -77,7 +77,9 @@ def _pngs(cell: nbformat.NotebookNode) -> list[bytes]:
 
 @pytest.mark.parametrize("page", PAGES, ids=str)
 def test_toc_page_exists(page):
-    assert (ROOT / page).is_file(), f"_toc.yml lists {page}, which does not exist"
+    # A generated page (tools/toc.py GENERATED) exists only once the Makefile has built the book.
+    assert (ROOT / page).is_file() or page in toc.GENERATED, (
+        f"_toc.yml lists {page}, which does not exist")
 
 
 def test_every_chapter_notebook_is_in_the_toc():

@@ -18,6 +18,10 @@ committed quick-profile chapters untouched).
 A notebook is written back only when it ran through. A failing cell stops everything: the tool
 prints ``chapters/X.ipynb, cell N: <error>`` (N counts all cells from 1, as in the file) and
 exits non-zero; the partly executed notebook is kept under ``_build/papermill/`` to look at.
+
+Every execution, passed or failed, is recorded in the execution log (``tools/execution_log.py``:
+``_build/executions.json``, or ``$HVAE_EXECUTION_LOG``) for the book's reproducibility page:
+profile, commit, UTC start, duration, result. Nothing of it goes into the notebooks.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+import execution_log
 import nbformat
 import papermill
 from ipykernel.kernelspec import RESOURCES, get_kernel_dict
@@ -63,6 +68,8 @@ def execute(path: Path, profile: str, output_dir: Path | None = None) -> Path:
     parameters = None if profile == DEFAULT_PROFILE else {"profile": profile}
     scratch = SCRATCH / path
     scratch.parent.mkdir(parents=True, exist_ok=True)
+    target = source if output_dir is None else output_dir / path
+    log = _recorder(path, profile, output_dir)
     try:
         executed = papermill.execute_notebook(
             nb,
@@ -79,12 +86,37 @@ def execute(path: Path, profile: str, output_dir: Path | None = None) -> Path:
         # cell_index counts the cells of the executed notebook, which has the injected cell.
         injected = parameters is not None and error.cell_index > _parameters_index(nb)
         cell = error.cell_index + 1 - injected
+        log(failed_cell=cell, error=f"{error.ename}: {error.evalue}")
         sys.exit(f"{path}, cell {cell}: {error.ename}: {error.evalue}\n"
                  f"(the partly executed notebook is {scratch.relative_to(ROOT)})")
-    target = source if output_dir is None else output_dir / path
+    except Exception as error:  # the kernel died, a timeout, ...: no cell to blame
+        log(error=f"{type(error).__name__}: {error}")
+        raise
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(strip(executed), target)
+    log()
     return target
+
+
+def _recorder(path: Path, profile: str, output_dir: Path | None):
+    """A function that records this execution of ``path`` in the execution log (call it once,
+    when the execution has ended, with ``failed_cell=``, ``error=`` if it failed); the commit
+    and the start are taken now."""
+    commit, started = execution_log.git_commit(), execution_log.utc_now()
+    start = time.perf_counter()
+    output = None if output_dir is None else _shown(output_dir)
+
+    def log(**failure) -> None:
+        execution_log.record(execution_log.entry(
+            notebook=path.as_posix(), tool="papermill", output=output, profile=profile,
+            started=started, duration_s=time.perf_counter() - start, commit=commit, **failure))
+
+    return log
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository root when it is inside it."""
+    return (path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).as_posix()
 
 
 def _parameters_index(nb: nbformat.NotebookNode) -> int:
@@ -111,7 +143,7 @@ def main() -> None:
         start = time.perf_counter()
         target = execute(path, args.profile, args.output_dir and args.output_dir.resolve())
         print(f"executed {path} (profile {args.profile}) in {time.perf_counter() - start:.1f} s"
-              f" -> {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")
+              f" -> {_shown(target)}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ the cells tagged ``nbval-check-output`` (after the replacements in ``nbval_sanit
 nbval starts each notebook's kernel in the notebook's folder, so ``chapters/matplotlibrc``
 applies; ``--nbval-current-env`` makes the kernel this virtualenv's Python. The
 ``nbval_capture`` plugin (importable: this script's folder is on ``sys.path``) saves the fresh
-outputs to ``_build/executed/`` for the figure check in ``tests/test_book.py``. Extra arguments
-are passed on to pytest (e.g. ``-x``).
+outputs to ``_build/executed/`` for the figure check in ``tests/test_book.py``, and records each
+notebook's run (profile, commit, UTC start, duration, first failing cell) in the execution log
+``_build/executions.json`` (``tools/execution_log.py``) for the reproducibility page. Extra
+arguments are passed on to pytest (e.g. ``-x``).
 """
 
 import os

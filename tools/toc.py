@@ -10,6 +10,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SUFFIXES = (".ipynb", ".md")
+# Pages written at build time (gitignored, so absent from a fresh clone until the first build):
+# tools/reproducibility_page.py writes this one before every `jupyter-book build` of the Makefile.
+GENERATED = (Path("chapters/reproducibility.md"),)
 
 
 def _files(entry: dict) -> list[str]:
@@ -30,8 +33,10 @@ def pages(root: Path = ROOT) -> list[Path]:
             Path(name + suffix) for suffix in SUFFIXES
         ]
         existing = [c for c in candidates if (root / c).exists()]
-        # A page listed but missing is kept (with the first suffix) so that callers can report it.
-        result.append(existing[0] if existing else candidates[0])
+        generated = [c for c in candidates if c in GENERATED]
+        # A page listed but missing is kept (a generated one with its suffix, another with the
+        # first suffix) so that callers can report it.
+        result.append(existing[0] if existing else (generated or candidates)[0])
     return result
 
 
