@@ -13,7 +13,13 @@ Five groups:
 * HTML: the built book (``_build/html``) loads nothing from another host (MathJax included);
 * browser: headless Chromium loads the built book (``_build/html``) from a loopback HTTP server
   and checks that MathJax typeset every formula, every image loaded and the console shows no
-  error; a screenshot of each page goes to ``_build/screenshots/``.
+  error; a screenshot of each page goes to ``_build/screenshots/``. It also checks that at
+  1300 px no display equation, table or figure is wider than the text column and that at
+  390 px no page scrolls sideways (``tools/measure_widths.py`` measures and prints the widths).
+
+``HVAE_BOOK_HTML`` and ``HVAE_BOOK_SCREENSHOTS`` point the built pages' checks at another build
+(``jupyter-book build --path-output DIR`` puts it in ``DIR/_build/html``) and the screenshots
+elsewhere.
 
 The checks of built pages (those of the API reference and the last three groups) need what
 ``make book-check`` makes first (the nbval run, the HTML build), so they run only when it sets
@@ -38,12 +44,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
+import measure_widths  # noqa: E402
 import toc  # noqa: E402
 
-HTML = ROOT / "_build" / "html"
+# The built book and where its screenshots go; HVAE_BOOK_HTML and HVAE_BOOK_SCREENSHOTS point
+# them elsewhere (a build made with `jupyter-book build --path-output DIR` is in DIR/_build/html).
+HTML = Path(os.environ.get("HVAE_BOOK_HTML", ROOT / "_build" / "html"))
 EXECUTED = ROOT / "_build" / "executed"
 FIGURE_DIFFS = ROOT / "_build" / "figure-diffs"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("HVAE_BOOK_SCREENSHOTS", ROOT / "_build" / "screenshots"))
 FIGURE_TOL = 2.0  # RMS difference, in 0-255 grey levels, that matplotlib's compare_images allows
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -443,3 +452,34 @@ def test_page_renders(server, browser, page):
     assert not broken_images, f"images that did not load: {broken_images}"
     assert not bold_glue, f"glued values set apart in weight on {name}: {bold_glue[:5]}"
     assert not errors, f"console errors on {name}: {errors}"
+
+
+@book_check
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_page_widths(server, browser, page):
+    """Nothing wider than the text column (tools/measure_widths.py measures it): at 1300 px no
+    display equation, table or figure (printed code output is reported by the script, not
+    checked: it scrolls inside its own box); at 390 px the page does not scroll sideways (what
+    does not fit there scrolls inside its own box)."""
+    name = page.with_suffix("").as_posix()
+    try:
+        measure_widths.set_width(browser, measure_widths.WIDE)
+        mathjax = _load_with_mathjax(browser, f"{server}/{name}.html")
+        wide = measure_widths.measure(browser, measure_widths.WIDE)
+        narrow = measure_widths.measure(browser, measure_widths.NARROW)
+    finally:
+        browser.set_window_size(1280, 1000)
+    assert mathjax in ("ok", "no MathJax script on the page"), f"{name}: MathJax: {mathjax}"
+    assert "error" not in wide, f"{name}: {wide.get('error')}"
+
+    column = wide["column"]["width"]
+    too_wide = measure_widths.too_wide(wide)
+    assert not too_wide, (
+        f"{name} at {measure_widths.WIDE} px: wider than the text column ({column} px):\n"
+        + "\n".join(f"  {el['kind']} {el['width']} px, {el['overflow']} px past the column: "
+                    f"{el['text']}" for el in too_wide))
+    assert not narrow["scrolls"], (
+        f"{name} at {measure_widths.NARROW} px scrolls sideways (the page is "
+        f"{narrow['pageWidth']} px wide), pushed by:\n"
+        + "\n".join(f"  <{c['tag']}> to {c['right']} px: {c['text']}"
+                    for c in narrow["culprits"]))
