@@ -1,6 +1,7 @@
-r"""The MNIST experiments of the paper (Tables 1 and 2): profiles, runs, stored results.
+r"""The paper's experiments (Tables 1 and 2 on MNIST, Figure 1 on the circle): profiles, runs,
+stored results.
 
-The package in five parts, each re-exported here:
+The package in six parts, each re-exported here:
 
 * :mod:`~hvae.experiments.profiles`: every parameter of an experiment set-up
   (:class:`Profile`; ``quick``, the chapters' default, and ``full``, the paper's protocol).
@@ -12,6 +13,8 @@ The package in five parts, each re-exported here:
 * :mod:`~hvae.experiments.paper`: the published numbers (:func:`paper_table1`,
   :func:`paper_table2`; reference data, not results of this package), the models' names and
   the paper's headline.
+* :mod:`~hvae.experiments.circle`: Figure 1's five models over seeds (:func:`run_circle`,
+  :func:`circle_stability`, :func:`instability_verdict`), stored like the MNIST runs.
 * :mod:`~hvae.experiments.report`: the sentences and text blocks the chapters print about
   stored runs (:func:`headline_verdict`, :func:`describe_stored`).
 
@@ -28,6 +31,18 @@ loops over latent in (normal, vmf) x dims x seeds, skipping runs whose result an
 exist.
 """
 
+from hvae.experiments.circle import (
+    CIRCLE_MODELS,
+    CIRCLE_PROFILES,
+    KEEPS_RHO,
+    CircleModel,
+    CircleProfile,
+    circle_metrics,
+    circle_stability,
+    instability_verdict,
+    load_circle_results,
+    run_circle,
+)
 from hvae.experiments.cli import main
 from hvae.experiments.paper import (
     METRICS,
@@ -58,9 +73,14 @@ from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run
 from hvae.experiments.stats import gradient_gap, model_gap, summarize_runs
 
 __all__ = [
+    "CIRCLE_MODELS",
+    "CIRCLE_PROFILES",
+    "CircleModel",
+    "CircleProfile",
     "DIM_CONVENTION",
     "FULL",
     "FULL_PROPOSAL",
+    "KEEPS_RHO",
     "METRICS",
     "MODEL_NAMES",
     "PAPER_HEADLINE",
@@ -70,6 +90,8 @@ __all__ = [
     "QUICK",
     "QUICK_PROPOSAL",
     "Profile",
+    "circle_metrics",
+    "circle_stability",
     "code_changed_since",
     "describe_stored",
     "device_description",
@@ -78,12 +100,15 @@ __all__ = [
     "git_state",
     "gradient_gap",
     "headline_verdict",
+    "instability_verdict",
+    "load_circle_results",
     "load_results",
     "main",
     "model_gap",
     "paper_table1",
     "paper_table2",
     "result_path",
+    "run_circle",
     "run_dir",
     "run_mnist",
     "summarize_runs",

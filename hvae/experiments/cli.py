@@ -5,7 +5,10 @@
     python -m hvae.experiments --profile full --device cuda [--dims 2 5] [--seeds 0 1]
 
 loops over the profile's latents (normal, vmf) x dims x seeds, skipping runs whose result and
-checkpoint exist; an interrupted training resumes from its checkpoint. It refuses to run from a
+checkpoint exist; an interrupted training resumes from its checkpoint. ``--experiment circle``
+runs Figure 1's five models over the seeds of a circle profile instead
+(:data:`~hvae.experiments.circle.CIRCLE_PROFILES`: ``quick`` or ``full``), skipping stored
+runs. It refuses to run from a
 working tree with uncommitted changes to tracked files, whose results no commit could
 reproduce, unless ``--allow-dirty`` (the results then record ``git_dirty: true``). A bad
 argument is one line on standard error (``hvae.experiments: error: NAME: must be ..., got
@@ -20,13 +23,15 @@ is a bug and ends in a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from hvae._validation import check_int, check_out_dir, check_seed, resolve_device
+from hvae._validation import check_choice, check_int, check_out_dir, check_seed, resolve_device
+from hvae.experiments.circle import CIRCLE_MODELS, CIRCLE_PROFILES, run_circle
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.provenance import git_state
@@ -49,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
         "result and checkpoint exist are skipped, interrupted trainings resume from their "
         "checkpoint.",
     )
-    p.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    p.add_argument("--experiment", default="mnist", choices=("mnist", "circle"),
+                   help="mnist: Tables 1 and 2 (default); circle: Figure 1 over seeds")
+    p.add_argument("--profile", default="quick",
+                   help=f"mnist: one of {', '.join(PROFILES)}; circle: one of "
+                   f"{', '.join(CIRCLE_PROFILES)}")
     p.add_argument("--dims", type=int, nargs="+", help="the paper's d (default: the profile's)")
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's")
     p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS,
@@ -63,6 +72,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _mnist_jobs(args) -> tuple[str, list]:
+    """(profile name, [(label, stored?, run)]) of the MNIST runs the arguments ask for."""
+    prof = get_profile(args.profile)
+    dims = tuple(check_int(d, "dims", minimum=1) for d in args.dims or prof.dims)
+    seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
+    device = str(resolve_device(args.device, "--device"))
+    jobs = []
+    for latent in args.latents or prof.latents:
+        for d in dims:
+            for s in seeds:
+                run = functools.partial(run_mnist, latent, d, s, prof, out_root=args.out_root,
+                                        results_root=args.results_root, device=device,
+                                        resume=True, progress=args.epoch_progress)
+                done = result_path(latent, d, s, prof, args.results_root).is_file()
+                jobs.append((f"{MODEL_NAMES[latent]} d={d} seed={s}", done, run))
+    return prof.name, jobs
+
+
+def _circle_jobs(args) -> tuple[str, list]:
+    """(profile name, [(label, stored?, run)]) of the circle runs (``--dims`` and
+    ``--latents`` do not apply)."""
+    if args.dims or args.latents:
+        raise ValueError("--dims and --latents: not for --experiment circle (its five models "
+                         "are fixed)")
+    prof = CIRCLE_PROFILES[check_choice(args.profile, "--profile", tuple(CIRCLE_PROFILES))]
+    seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
+    device = str(resolve_device(args.device, "--device"))
+    root = Path(args.results_root) / prof.name
+    jobs = [(f"{name} seed={s}", (root / f"circle-{spec.key}-s{s}.json").is_file(),
+             functools.partial(run_circle, name, s, prof, results_root=args.results_root,
+                               out_root=args.out_root, device=device))
+            for name, spec in CIRCLE_MODELS.items() for s in seeds]
+    return prof.name, jobs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiments of a profile; returns the exit status (1 on a bad argument or a
     failed run)."""
@@ -70,12 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        prof = get_profile(args.profile)
-        dims = tuple(check_int(d, "dims", minimum=1) for d in args.dims or prof.dims)
-        seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
-        device = str(resolve_device(args.device, "--device"))
         check_out_dir(args.results_root, "--results-root")
         check_out_dir(args.out_root, "--out-root")
+        name, jobs = (_circle_jobs if args.experiment == "circle" else _mnist_jobs)(args)
         if not args.allow_dirty and git_state()[1]:
             raise ValueError("the working tree has uncommitted changes to tracked files (git "
                              "status), which no commit would reproduce; commit them, or pass "
@@ -83,22 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"hvae.experiments: error: {exc}", file=sys.stderr)
         return 1
-    runs = [(lat, d, s) for lat in args.latents or prof.latents for d in dims for s in seeds]
-    bar = tqdm(runs, desc=f"{prof.name} runs", unit="run")
-    for latent, d, s in bar:
-        done = result_path(latent, d, s, prof, args.results_root).is_file()
-        name = f"{MODEL_NAMES[latent]} d={d} seed={s}"
-        bar.set_postfix_str(f"{name}{' (stored)' if done else ''}")
+    bar = tqdm(jobs, desc=f"{name} runs", unit="run")
+    for label, done, run in bar:
+        bar.set_postfix_str(f"{label}{' (stored)' if done else ''}")
         try:
-            run_mnist(latent, d, s, prof, out_root=args.out_root,
-                      results_root=args.results_root, device=device, resume=True,
-                      progress=args.epoch_progress)
+            run()
         except _RUN_FAILURES as exc:
             bar.close()
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            print(f"hvae.experiments: error: {name} (profile {prof.name!r}): {message}",
+            print(f"hvae.experiments: error: {label} (profile {name!r}): {message}",
                   file=sys.stderr)
             return 1
     bar.close()
-    print(f"{len(runs)} runs of profile {prof.name!r} in {Path(args.results_root) / prof.name}")
+    print(f"{len(jobs)} runs of profile {name!r} in {Path(args.results_root) / name}")
     return 0
