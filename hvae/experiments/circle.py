@@ -237,7 +237,8 @@ def run_circle(
                          "best_val_score": fit.best_val_elbo, "stopped_early": fit.stopped_early},
             "codes": np.round(codes, 4).tolist(),
             "provenance": {**environment, "profile": prof.name, "profile_params": _params(prof),
-                           "data": {"dataset": "circle", "n_train": len(train_set.x),
+                           "data": {"dataset": "circle", "source": "hvae.data.make_circle_data",
+                                    "n_train": len(train_set.x),
                                     "n_validation": len(validation.x), "n_test": len(test.x)},
                            "wall_time_s": time.perf_counter() - tic},
         }

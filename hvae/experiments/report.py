@@ -61,6 +61,15 @@ def _code_change(commit: str) -> str:
     return " (hvae/ changed since)" if changed else " (hvae/ unchanged since)"
 
 
+def _data_line(data: Mapping[str, Any]) -> str:
+    """The line of :func:`describe_stored` for one data set of the stored runs."""
+    sizes = f"{data['n_train']} train / {data['n_validation']} validation / {data['n_test']} test"
+    if data.get("dataset", "mnist") != "mnist":
+        return f"  data:          {data['dataset']} ({data.get('source', '?')}), {sizes} points"
+    loud = "" if data["source"] == "mnist" else "  <- NOT full MNIST: not comparable with the paper"
+    return f"  data:          {data['source']}, {sizes} digits{loud}"
+
+
 def describe_stored(
     stored: Sequence[Mapping[str, Any]],
     results_root: str | os.PathLike = "data/results",
@@ -69,7 +78,8 @@ def describe_stored(
     """Lines describing the stored runs of a profile (or their absence): their provenance.
 
     Args:
-        stored: the runs, as :func:`hvae.experiments.load_results` returns them.
+        stored: the runs, as :func:`hvae.experiments.load_results` (MNIST) or
+            :func:`hvae.experiments.load_circle_results` (Figure 1) returns them.
         results_root: where they were read from, as the text should name it (a path relative
             to the repository, e.g. ``"data/results"``).
         profile: the profile they belong to (its name is printed).
@@ -80,9 +90,9 @@ def describe_stored(
         runs and the folder, then the git commit(s) (10 hex digits, marked when the tree had
         uncommitted changes, and whether ``hvae/`` has changed between each and the checked-out
         tree: :func:`~hvae.experiments.provenance.code_changed_since`), the range of dates
-        (UTC), the device(s), one line per data set (source and split sizes, marked loudly
-        when it is not full MNIST, i.e. not comparable with the paper), and an empty line,
-        ready for a table to follow.
+        (UTC), the device(s) with their thread counts, one line per data set (source and split
+        sizes; MNIST marked loudly when it is not the full set, i.e. not comparable with the
+        paper), and an empty line, ready for a table to follow.
     """
     name = profile.name if isinstance(profile, Profile) else str(profile)
     folder = f"{Path(results_root) / name}/"
@@ -96,16 +106,11 @@ def describe_stored(
                       f"{changes[p['git_commit']]}" for p in prov})
     dates = sorted(p["date_utc"] for p in prov)
     devices = sorted({p["device"] for p in prov})
-    data = sorted({(p["data"]["source"], p["data"]["n_train"], p["data"]["n_validation"],
-                    p["data"]["n_test"]) for p in prov})
     lines = [f"STORED RESULTS OF THE {name.upper()} PROFILE ({len(stored)} runs in {folder}; "
              "not recomputed by this page)",
              f"  git commit(s): {', '.join(commits)}",
              f"  dates (UTC):   {dates[0]} .. {dates[-1]}",
              f"  device(s):     {'; '.join(devices)}"]
-    for source, n_train, n_val, n_test in data:
-        loud = "" if source == "mnist" else "  <- NOT full MNIST: not comparable with the paper"
-        lines.append(f"  data:          {source}, {n_train} train / {n_val} validation / "
-                     f"{n_test} test digits{loud}")
+    lines += sorted({_data_line(p["data"]) for p in prov})
     lines.append("")
     return lines
