@@ -3,7 +3,9 @@ r"""Helpers the book's chapters share: printing, glue, image grids and their ref
 The chapters in ``chapters/`` are prose around short calls; what several of them need lives
 here, once:
 
-* printing: :func:`show` writes a table of lines as one output chunk;
+* printing: :func:`show` writes lines as one output chunk (wrapping long prose lines to a
+  width), :func:`show_table` displays a table as HTML, with its aligned text as the plain
+  version;
 * glue, the numbers the prose quotes with myst-nb's ``glue:text`` role:
   :func:`glue_significant` rounds to significant digits (for quantities of any size),
   :func:`glue_rounded` to decimal places (for nats, percentages and scores printed with a
@@ -31,8 +33,11 @@ needed only by the references: each is imported inside the functions that use it
 
 from __future__ import annotations
 
+import html
+import re
 import sys
-from collections.abc import Iterable, Mapping
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -54,6 +59,7 @@ __all__ = [
     "mpmath_mean_resultant_length_derivative",
     "reconstructions",
     "show",
+    "show_table",
     "wood_rejection",
 ]
 
@@ -61,13 +67,112 @@ __all__ = [
 # --- printing and glue -------------------------------------------------------------------------
 
 
-def show(lines: Iterable[str]) -> None:
-    """Print ``lines`` in one write to stdout.
+def show(lines: Iterable[str], width: int | None = None) -> None:
+    """Print ``lines`` in one write to stdout, each wrapped to ``width`` characters if given.
 
     One write makes one output chunk, the same on every run, so that nbval compares a table as
-    a whole and papermill never splits it between two stream outputs.
+    a whole and papermill never splits it between two stream outputs. With ``width`` (80 fits
+    the book's text column), a longer line is wrapped at spaces by ``textwrap.wrap``, its
+    continuation lines indented under the value of a ``label:   value`` line, or else two
+    spaces deeper than the line itself: for sentences and provenance, not for tables (a table
+    goes to :func:`show_table`).
     """
+    lines = list(lines)
+    if width is not None:
+        width = check_int(width, "width", minimum=20)
+        lines = [part for line in lines for part in _wrap(line, width)]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """``line`` wrapped to ``width`` characters with a hanging indent (see :func:`show`)."""
+    if len(line) <= width:
+        return [line]
+    field = re.match(r"\s*[^\s:][^:]*:\s{2,}(?=\S)", line)
+    indent = len(field.group()) if field else len(line) - len(line.lstrip()) + 2
+    indent = min(indent, width // 2)
+    return textwrap.wrap(line, width, subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False) or [line]
+
+
+_NUMBER = re.compile(r"[+\-\u2212]?(\d[\d,_]*\.?\d*|\.\d+)(e[+\-]?\d+)?%?"
+                     r"( ± \d+\.?\d*(e[+\-]?\d+)?)?|[+\-]?(nan|inf)|-", re.IGNORECASE)
+
+
+def _table_text(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],
+                title: str | None, notes: Sequence[str]) -> str:
+    """The plain-text version of :func:`show_table`'s table: what :func:`show` would print."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [] if title is None else _wrap(title, 80)
+    for row in (header, *rows):
+        cells = [cell.rjust(w) if r else cell.ljust(w)
+                 for cell, w, r in zip(row, widths, right, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    lines += [part for note in notes for part in _wrap(note, 80)]
+    return "\n".join(lines)
+
+
+def _table_html(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],
+                title: str | None, notes: Sequence[str]) -> str:
+    """The HTML version of :func:`show_table`'s table (classes styled by the book's CSS)."""
+    def cells(row: Sequence[str], tag: str) -> str:
+        return "".join(f'<{tag} class="num">{html.escape(c)}</{tag}>' if r
+                       else f"<{tag}>{html.escape(c)}</{tag}>"
+                       for c, r in zip(row, right, strict=True))
+
+    parts = ['<div class="hvae-table-wrap">']
+    if title is not None:
+        parts.append(f'<p class="hvae-table-title">{html.escape(title)}</p>')
+    parts += ['<table class="hvae-table">', f"<thead><tr>{cells(header, 'th')}</tr></thead>",
+              "<tbody>", *(f"<tr>{cells(row, 'td')}</tr>" for row in rows), "</tbody>",
+              "</table>"]
+    parts += [f'<p class="hvae-table-note">{html.escape(note)}</p>' for note in notes]
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def show_table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *,
+               title: str | None = None, notes: Iterable[str] = (),
+               align: str | None = None) -> None:
+    """Display a table as one output with an HTML and a plain-text version.
+
+    A printed text table wider than about 80 characters is wider than the book's text column;
+    an HTML table (class ``hvae-table``, compact in ``tools/html_static/hvae.css``) fits, and its
+    header cells may wrap. The output is a single ``display_data`` with ``text/html`` (the
+    page shows it) and ``text/plain`` (the same table with aligned columns, two spaces apart,
+    for a terminal and for nbval's comparison); both are the same on every run.
+
+    Args:
+        header: the column names.
+        rows: the rows, each with one cell per column. Cells are shown as ``str(cell)``: format
+            numbers before (``f"{x:.3f}"``) to choose their rounding.
+        title: a sentence shown above the table (wrapped to 80 characters in the text).
+        notes: sentences shown below the table, one paragraph each.
+        align: ``"l"`` or ``"r"`` per column; by default a column is right-aligned when
+            every cell under its header is a number (``-1.5``, ``1e-10``, ``12%``,
+            ``-177.5 ± 1.4``; ``-`` and ``nan`` count as numbers).
+
+    Raises:
+        ValueError: a row's number of cells, or ``align``, does not match the header.
+    """
+    from IPython.display import display
+
+    header = [str(cell) for cell in header]
+    rows = [[str(cell) for cell in row] for row in rows]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}]: {len(row)} cells for {len(header)} columns")
+    if align is None:
+        right = [bool(rows) and all(_NUMBER.fullmatch(row[j]) for row in rows)
+                 for j in range(len(header))]
+    elif len(align) == len(header) and set(align) <= {"l", "r"}:
+        right = [a == "r" for a in align]
+    else:
+        raise ValueError(f"align: need 'l' or 'r' for each of {len(header)} columns, "
+                         f"got {align!r}")
+    notes = list(notes)
+    display({"text/html": _table_html(header, rows, right, title, notes),
+             "text/plain": _table_text(header, rows, right, title, notes)}, raw=True)
 
 
 def _glue(key: str, value: Any) -> None:
@@ -149,7 +254,7 @@ def image_grid(rows: Mapping[str, Any], height: float = 0.52, left: float = 0.2)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
     fig.subplots_adjust(left=left, right=0.99, top=0.98, bottom=0.02, wspace=0.05, hspace=0.05)
     return fig
 
@@ -254,9 +359,9 @@ def mpmath_kl_vmf_uniform(d: int, kappa: Any, dps: int = 30):
     The closed form (chapter 4, ``eq-kl-closed``),
 
     .. math::
-        \mathrm{KL} = \kappa A_d(\kappa) + \log \mathcal{C}_d(\kappa)
-        + \log \lvert \mathcal{S}^{d-1} \rvert, \qquad
-        \log \lvert \mathcal{S}^{d-1} \rvert = \log 2 + \tfrac{d}{2} \log\pi
+        \mathrm{KL} &= \kappa A_d(\kappa) + \log \mathcal{C}_d(\kappa)
+        + \log \lvert \mathcal{S}^{d-1} \rvert, \\
+        \log \lvert \mathcal{S}^{d-1} \rvert &= \log 2 + \tfrac{d}{2} \log\pi
         - \log\Gamma(\tfrac{d}{2}),
 
     from :func:`mpmath_mean_resultant_length` and :func:`mpmath_log_normalizer`. It does not

@@ -53,6 +53,79 @@ def test_show_writes_all_lines_at_once(monkeypatch):
     assert stream.writes == ["a\nb c\n\n", "d\n"]
 
 
+
+def test_show_wraps_long_lines_with_a_hanging_indent(capsys):
+    field = "  data:          " + "word " * 20
+    book.show(["short", "a sentence " * 10, field], width=40)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "short" and max(map(len, lines)) <= 40
+    sentence = [line for line in lines if "sentence" in line]
+    assert sentence[0].startswith("a sentence") and sentence[1][:3] == "  s"
+    data = lines.index(next(line for line in lines if line.startswith("  data:")))
+    assert lines[data + 1].startswith(" " * 17 + "word")
+    book.show(["x" * 100], width=None)
+    assert capsys.readouterr().out == "x" * 100 + "\n"
+
+
+@pytest.fixture
+def displayed(monkeypatch):
+    """The mime bundles hvae.book.show_table passes to IPython's display."""
+    display = pytest.importorskip("IPython.display")
+    bundles = []
+
+    def fake(obj, raw=False):
+        assert raw
+        bundles.append(obj)
+
+    monkeypatch.setattr(display, "display", fake)
+    return bundles
+
+
+def test_show_table_gives_html_and_aligned_text(displayed):
+    book.show_table(["model", "ELBO", "ok"], [["S-VAE", "-177.5 ± 1.4", True],
+                                            ["N-VAE <b>", "-56.6 ± 1.4", False]],
+                    title="A title.", notes=["A note & more."])
+    (bundle,) = displayed
+    assert set(bundle) == {"text/html", "text/plain"}
+    assert bundle["text/plain"].splitlines() == [
+        "A title.",
+        "model              ELBO  ok",
+        "S-VAE      -177.5 ± 1.4  True",
+        "N-VAE <b>   -56.6 ± 1.4  False",
+        "A note & more.",
+    ]
+    html = bundle["text/html"]
+    assert '<table class="hvae-table">' in html
+    assert "<td>N-VAE &lt;b&gt;</td>" in html and "<b>" not in html
+    assert '<th class="num">ELBO</th>' in html and '<td class="num">-56.6 ± 1.4</td>' in html
+    assert "<th>ok</th>" in html and "<td>True</td>" in html
+    assert '<p class="hvae-table-note">A note &amp; more.</p>' in html
+    book.show_table(["model", "ELBO", "ok"], [["S-VAE", "-177.5 ± 1.4", True],
+                                            ["N-VAE <b>", "-56.6 ± 1.4", False]],
+                    title="A title.", notes=["A note & more."])
+    assert displayed[1] == bundle  # the same on every run: no ids
+
+
+def test_show_table_alignment_can_be_given(displayed):
+    book.show_table(["a", "b"], [["1", "2"], ["10", "x"]], align="lr")
+    assert displayed[0]["text/plain"].splitlines() == ["a   b", "1   2", "10  x"]
+    book.show_table(["a", "b"], [["1", "2"], ["10", "-"]])
+    assert displayed[1]["text/plain"].splitlines() == [" a  b", " 1  2", "10  -"]
+    book.show_table(["a", "b"], [])
+    assert displayed[2]["text/plain"] == "a  b"
+
+
+@pytest.mark.parametrize("rows, align, message", [
+    ([["1", "2"], ["3"]], None, r"^rows\[1\]: 1 cells for 2 columns$"),
+    ([["1", "2"]], "lrr", r"^align: need 'l' or 'r' for each of 2 columns, got 'lrr'$"),
+    ([["1", "2"]], "lx", r"^align: "),
+])
+def test_show_table_rejects_mismatched_rows(displayed, rows, align, message):
+    with pytest.raises(ValueError, match=message):
+        book.show_table(["a", "b"], rows, align=align)
+    assert displayed == []
+
+
 @pytest.fixture
 def glued(monkeypatch):
     """The calls hvae.book makes to myst_nb.glue, as (key, value, display)."""
