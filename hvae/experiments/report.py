@@ -74,6 +74,7 @@ def describe_stored(
     stored: Sequence[Mapping[str, Any]],
     results_root: str | os.PathLike = "data/results",
     profile: str | Profile = "full",
+    experiment: str = "mnist",
 ) -> list[str]:
     """Lines describing the stored runs of a profile (or their absence): their provenance.
 
@@ -83,6 +84,7 @@ def describe_stored(
         results_root: where they were read from, as the text should name it (a path relative
             to the repository, e.g. ``"data/results"``).
         profile: the profile they belong to (its name is printed).
+        experiment: ``"mnist"`` or ``"circle"``, for the command that makes missing runs.
 
     Returns:
         Without runs, one line saying there is nothing to compare with the paper and how to
@@ -97,9 +99,10 @@ def describe_stored(
     name = profile.name if isinstance(profile, Profile) else str(profile)
     folder = f"{Path(results_root) / name}/"
     if not stored:
+        option = "" if experiment == "mnist" else f"--experiment {experiment} "
         return [f"No stored results of the {name} profile in {folder}: `make reproduce` "
-                f"(python -m hvae.experiments --profile {name} --device cuda) has not written "
-                "any yet, so there is nothing to compare with the paper here."]
+                f"(python -m hvae.experiments {option}--profile {name} --device cuda) has not "
+                "written any yet, so there is nothing to compare with the paper here."]
     prov = [r["provenance"] for r in stored]
     changes = {commit: _code_change(commit) for commit in {p["git_commit"] for p in prov}}
     commits = sorted({f"{p['git_commit'][:10]}{' (uncommitted changes)' if p['git_dirty'] else ''}"
