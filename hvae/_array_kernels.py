@@ -213,9 +213,10 @@ def wood_envelope(kappa: torch.Tensor, d: int) -> tuple[torch.Tensor, torch.Tens
     r"""Wood's (1994) envelope parameters :math:`(b, x_0, c)` for the vMF on :math:`S^{d-1}`
     (d ambient), :math:`m = d - 1`:
 
-    .. math:: b = \frac{m}{2\kappa + \sqrt{4\kappa^2 + m^2}}
-                = \frac{\sqrt{4\kappa^2+m^2} - 2\kappa}{m},\quad
-              x_0 = \frac{1-b}{1+b},\quad c = \kappa x_0 + m\log(1 - x_0^2).
+    .. math::
+       b &= \frac{m}{2\kappa + \sqrt{4\kappa^2 + m^2}}
+          = \frac{\sqrt{4\kappa^2+m^2} - 2\kappa}{m}, \\
+       x_0 &= \frac{1-b}{1+b},\quad c = \kappa x_0 + m\log(1 - x_0^2).
 
     Differentiable in ``kappa`` (a float64 tensor).
     """

@@ -7,8 +7,8 @@ r"""Evaluation of trained VAEs: ELBO terms, importance-sampled log-likelihood, k
 **Log-likelihood** (the paper's LL column). With :math:`z_1, \dots, z_S \sim q(z|x)`,
 
 .. math::
-   \log p(x) \approx \log \frac1S \sum_{s=1}^S \frac{p(x|z_s)\,p(z_s)}{q(z_s|x)}
-   = \operatorname{logsumexp}_s \big[\log p(x|z_s) + \log p(z_s) - \log q(z_s|x)\big] - \log S.
+   \log p(x) &\approx \log \frac1S \sum_{s=1}^S \frac{p(x|z_s)\,p(z_s)}{q(z_s|x)} \\
+   &= \operatorname{logsumexp}_s \big[\log p(x|z_s) + \log p(z_s) - \log q(z_s|x)\big] - \log S.
 
 Its expectation is a lower bound on :math:`\log p(x)` that is at least the ELBO (S = 1
 gives an estimate of the ELBO itself), does not decrease as S grows and tends to

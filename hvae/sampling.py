@@ -19,10 +19,10 @@ gives ``omw`` the exact pathwise derivative of implicit reparameterisation (Figu
 
 .. math::
    \frac{\partial w}{\partial \kappa}
-   = \frac{1}{g(w)}\int_w^1 (t - A_d)\, g(t)\, dt
-   = \sin\theta_w \int_0^{\theta_w} (\cos\theta - A_d)\,
-     e^{\ell(\theta) - \ell(\theta_w)}\, d\theta,
-   \qquad \ell(\theta) = \kappa\cos\theta + (d-2)\log\sin\theta,
+   &= \frac{1}{g(w)}\int_w^1 (t - A_d)\, g(t)\, dt \\
+   &= \sin\theta_w \int_0^{\theta_w} (\cos\theta - A_d)\,
+     e^{\ell(\theta) - \ell(\theta_w)}\, d\theta, \\
+   \ell(\theta) &= \kappa\cos\theta + (d-2)\log\sin\theta,
 
 with :math:`g(t) = e^{\kappa t}(1-t^2)^{(d-3)/2}` unnormalised; no normalising constant is
 needed. The integrand is smooth in :math:`\theta` for every :math:`d \ge 2`. Because

@@ -11,9 +11,10 @@ Method
 1. For large order :math:`V \ge V_0` the uniform asymptotic (Debye) expansion, DLMF 10.41.3,
 
    .. math::
-      I_V(V z) \sim \frac{e^{V\eta}}{(2\pi V)^{1/2}(1+z^2)^{1/4}}
-      \sum_{k\ge 0} \frac{u_k(t)}{V^k}, \quad t = (1+z^2)^{-1/2},\;
-      \eta = (1+z^2)^{1/2} + \log\frac{z}{1 + (1+z^2)^{1/2}},
+      I_V(V z) &\sim \frac{e^{V\eta}}{(2\pi V)^{1/2}(1+z^2)^{1/4}}
+      \sum_{k\ge 0} \frac{u_k(t)}{V^k}, \\
+      t &= (1+z^2)^{-1/2}, \\
+      \eta &= (1+z^2)^{1/2} + \log\frac{z}{1 + (1+z^2)^{1/2}},
 
    is uniform in :math:`z = x/V \in (0, \infty)`. With 12 terms and :math:`V_0 = 20` its
    relative error is below :math:`10^{-14}` for every :math:`x > 0`. Written with
@@ -28,8 +29,8 @@ Method
    \sigma(V)` (both small),
 
    .. math::
-      L_V = \tfrac t2 + V\big(y - \log(1+y)\big) - \tfrac12\log(1 + t/V) + c, \qquad
-      x - L_V = \frac{V(t + x)}{s + x} + V\log(1+y) + \tfrac12\log(1 + t/V) - c,
+      L_V &= \tfrac t2 + V\big(y - \log(1+y)\big) - \tfrac12\log(1 + t/V) + c, \\
+      x - L_V &= \frac{V(t + x)}{s + x} + V\log(1+y) + \tfrac12\log(1 + t/V) - c,
 
    sums of positive terms (``y - log1p(y)`` by a series in :math:`u = y/(2+y)`; for
    :math:`y \ge 1` the first two terms as :math:`t - V\log(1+y)`), so both keep

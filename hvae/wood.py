@@ -76,8 +76,9 @@ def wood_log_accept(one_minus_w: torch.Tensor, kappa: torch.Tensor, d: int) -> t
 def wood_acceptance_probability(kappa, d: int) -> torch.Tensor:
     r"""Probability that one proposal of Wood's sampler is accepted, :math:`1/M` (module doc):
 
-    .. math:: \log P_{\mathrm{acc}} = \log 2 + \tfrac m2\log b - m\log(1+b) - c
-              - \log B(\tfrac m2, \tfrac m2) + L(\kappa) + \log|S^{d-1}| - \log|S^{d-2}|,
+    .. math::
+       \log P_{\mathrm{acc}} &= \log 2 + \tfrac m2\log b - m\log(1+b) - c \\
+       &\quad - \log B(\tfrac m2, \tfrac m2) + L(\kappa) + \log|S^{d-1}| - \log|S^{d-2}|,
 
     :math:`m = d - 1` (d ambient). It is 1 at :math:`\kappa = 0` and falls with
     :math:`\kappa` to a limit that depends on d (about 0.66 for d = 2, 0.71 for d = 1000).

@@ -13,9 +13,9 @@ of :math:`S^{d-1}` factors as :math:`dS^{d-1} = \sin^{d-2}\theta\, d\theta\, dS^
 integrating :math:`C_d(\kappa) e^{\kappa\cos\theta}` over :math:`v` gives the densities
 
 .. math::
-   f_\theta(\theta) = C_d(\kappa)\,|S^{d-2}|\, e^{\kappa\cos\theta}\sin^{d-2}\theta
-   \quad (0 \le \theta \le \pi), \qquad
-   f(w) = C_d(\kappa)\,|S^{d-2}|\, e^{\kappa w}(1-w^2)^{(d-3)/2} \quad (-1 \le w \le 1),
+   f_\theta(\theta) &= C_d(\kappa)\,|S^{d-2}|\, e^{\kappa\cos\theta}\sin^{d-2}\theta
+   \quad (0 \le \theta \le \pi), \\
+   f(w) &= C_d(\kappa)\,|S^{d-2}|\, e^{\kappa w}(1-w^2)^{(d-3)/2} \quad (-1 \le w \le 1),
 
 the second from the first by :math:`dw = -\sin\theta\, d\theta`. With
 :math:`L(\kappa) = \log\big[\Gamma(d/2)(2/\kappa)^{d/2-1}I_{d/2-1}(\kappa)\big]`

@@ -10,9 +10,9 @@ Notation: :math:`v = d/2 - 1`, :math:`A_d(\kappa) = I_{d/2}(\kappa)/I_{d/2-1}(\k
 :func:`hvae.special.bessel_terms`). Then
 
 .. math::
-   \log C_d(\kappa) = v\log\kappa - \tfrac d2 \log 2\pi - \log I_v(\kappa)
-                    = -L(\kappa) - \log|S^{d-1}|, \qquad
-   |S^{d-1}| = \frac{2\pi^{d/2}}{\Gamma(d/2)},
+   \log C_d(\kappa) &= v\log\kappa - \tfrac d2 \log 2\pi - \log I_v(\kappa) \\
+                    &= -L(\kappa) - \log|S^{d-1}|, \\
+   |S^{d-1}| &= \frac{2\pi^{d/2}}{\Gamma(d/2)},
 
 so the KL to the uniform law is :math:`\kappa A_d(\kappa) - L(\kappa)`. As :math:`\kappa`
 grows both terms grow like :math:`\kappa` while the KL grows like :math:`\log\kappa`, so
@@ -21,9 +21,9 @@ gap :math:`1 - A_d`, which :func:`hvae.special.bessel_terms` returns to full rel
 precision,
 
 .. math::
-   \log q(z) = \kappa(\langle\mu, z\rangle - 1) + M - \log|S^{d-1}|, \qquad
-   \mathrm{KL} = M - \kappa(1 - A_d) \;(= \kappa A_d - L), \qquad
-   H = \log|S^{d-1}| - \mathrm{KL},
+   \log q(z) &= \kappa(\langle\mu, z\rangle - 1) + M - \log|S^{d-1}|, \\
+   \mathrm{KL} &= M - \kappa(1 - A_d) \;(= \kappa A_d - L), \\
+   H &= \log|S^{d-1}| - \mathrm{KL},
 
 the KL taking whichever of its two forms has the smaller terms (:func:`kl_uniform`). These scalar
 quantities are computed in float64 and returned in the input dtype; their relative error against
