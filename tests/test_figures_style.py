@@ -4,21 +4,23 @@
 panel labelled, colour-blind-safe maps (no red/green pairs)." Three checks:
 
 * ``chapters/matplotlibrc``: dpi, every font size, the colour cycle;
-* every chapter's code cells, scanned (``ast``) for a text size below 9 pt, a figure wider than
-  ``MAX_FIGURE_WIDTH_IN``, more than three panels a row, a red/green pair or a rainbow map; the
-  scanner is tested on planted violations;
+* every chapter's code cells, scanned (``ast``) for a text size below ``MIN_FONT_PT``, a figure
+  wider than ``MAX_WIDTH_IN``, more than three panels a row, a red/green pair or a rainbow map;
+  the scanner is tested on planted violations;
 * the committed PNG outputs: width and dpi (the pHYs chunk), read with the standard library.
 
-The width rule, from the measured text column of sphinx-book-theme (774 CSS px at most; see
-chapters/matplotlibrc): text of s pt in a figure w in wide shown at W px appears at
-s * W / (96 * w) CSS pt, so s >= 9 pt stays >= 9 pt while w <= W / 96 = 8.06 in; 7.8 in leaves
-a margin.
+The size rule, from the text column of sphinx-book-theme measured at a 1300 px window
+(``COLUMN_PX`` = 704 CSS px, tools/measure_widths.py; see chapters/matplotlibrc): text of s pt
+in a figure w in wide, drawn wider than the column and scaled down to it, appears at
+s * COLUMN_PX / (96 * w) CSS pt. For it to appear at >= ``MIN_SHOWN_PT`` = 9 pt in every figure
+(w <= ``MAX_WIDTH_IN`` = 7.8 in), s >= 9 * 96 * 7.8 / 704 = 9.6 pt: ``MIN_FONT_PT`` = 10 pt.
 """
 
 import ast
 import base64
 import colorsys
 import json
+import math
 import re
 import struct
 import sys
@@ -30,11 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import toc  # noqa: E402
 
-MIN_FONT_PT = 9
-COLUMN_WIDTH_PX = 774  # the widest text column, measured in headless Chromium
-MAX_FIGURE_WIDTH_IN = 7.8  # <= COLUMN_WIDTH_PX / 96 = 8.06 in
+COLUMN_PX = 704  # the text column at a 1300 px window, measured in headless Chromium
+MAX_WIDTH_IN = 7.8  # the widest figure
+MIN_SHOWN_PT = 9  # the smallest text at the size shown
+CSS_PX_PER_IN = 96
+# the smallest font size that appears at >= MIN_SHOWN_PT in a figure MAX_WIDTH_IN wide: 10 pt
+MIN_FONT_PT = math.ceil(MIN_SHOWN_PT * CSS_PX_PER_IN * MAX_WIDTH_IN / COLUMN_PX)
 MIN_DPI = 150
-MAX_PNG_WIDTH_PX = round(MAX_FIGURE_WIDTH_IN * MIN_DPI)  # 1170
+MAX_PNG_WIDTH_PX = round(MAX_WIDTH_IN * MIN_DPI)  # 1170
 MAX_PANELS_A_ROW = 3
 NOTEBOOKS = toc.notebooks()
 RC = ROOT / "chapters" / "matplotlibrc"
@@ -118,7 +123,13 @@ def test_rc_resolution():
     assert rc["savefig.dpi"] == "figure"
 
 
-def test_rc_font_sizes_are_at_least_9_pt():
+def test_minimum_font_size_follows_from_the_column():
+    assert MIN_FONT_PT == 10
+    assert MIN_FONT_PT * COLUMN_PX / (CSS_PX_PER_IN * MAX_WIDTH_IN) >= MIN_SHOWN_PT  # 9.4 pt
+    assert (MIN_FONT_PT - 1) * COLUMN_PX / (CSS_PX_PER_IN * MAX_WIDTH_IN) < MIN_SHOWN_PT
+
+
+def test_rc_font_sizes_are_at_least_the_minimum():
     rc = _rc()
     base = float(rc["font.size"])
     for key in FONT_KEYS:
@@ -185,8 +196,8 @@ def _check_call(call: ast.Call, problems: list[str]) -> None:
                     _check_size(f"{key}[{k.value!r}]", v, problems)
         if key == "figsize" and isinstance(value, ast.Tuple | ast.List) and value.elts:
             width = _number(value.elts[0])
-            if width is not None and width > MAX_FIGURE_WIDTH_IN:
-                problems.append(f"figsize width {width} in > {MAX_FIGURE_WIDTH_IN} in")
+            if width is not None and width > MAX_WIDTH_IN:
+                problems.append(f"figsize width {width} in > {MAX_WIDTH_IN} in")
         if key in COLOUR_KEYWORDS:
             for s in _strings(value):
                 if s.lower() in RED_GREEN_NAMES or s in ("r", "g"):
@@ -199,8 +210,8 @@ def _check_call(call: ast.Call, problems: list[str]) -> None:
                     problems.append(f"format {s!r}: red or green")
     if name == "set_size_inches" and call.args:
         width = _number(call.args[0])
-        if width is not None and width > MAX_FIGURE_WIDTH_IN:
-            problems.append(f"set_size_inches width {width} in > {MAX_FIGURE_WIDTH_IN} in")
+        if width is not None and width > MAX_WIDTH_IN:
+            problems.append(f"set_size_inches width {width} in > {MAX_WIDTH_IN} in")
     if name in PLOT_CALLS:
         for arg in call.args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
@@ -254,11 +265,14 @@ def _code_cells(path: Path):
 
 @pytest.mark.parametrize("source, expected", [
     ("ax.legend(fontsize=8)", "fontsize=8"),
+    ("ax.legend(fontsize=9)", "fontsize=9"),
+    ("ax.tick_params(labelsize=9)", "labelsize=9"),
     ("ax.tick_params(labelsize=7)", "labelsize=7"),
-    ("ax.text(0, 0, 's', size=6)", "size=6"),
+    ("ax.text(0, 0, 's', size=9)", "size=9"),
+    ("ax.annotate('s', (0, 0), fontsize=9.5)", "fontsize=9.5"),
     ("ax.set_title('t', fontsize='small')", "fontsize='small'"),
-    ("ax.legend(title='t', title_fontsize=7)", "title_fontsize=7"),
-    ("ax.legend(prop={'size': 7})", "prop['size']=7"),
+    ("ax.legend(title='t', title_fontsize=9)", "title_fontsize=9"),
+    ("ax.legend(prop={'size': 9})", "prop['size']=9"),
     ("fig = plt.figure(figsize=(10.0, 4.0))", "figsize width 10.0"),
     ("fig, ax = plt.subplots(figsize=(9.6, 3))", "figsize width 9.6"),
     ("fig.set_size_inches(8, 3)", "set_size_inches width 8"),
@@ -285,7 +299,8 @@ def test_scanner_reports_a_planted_violation(source, expected):
 
 
 @pytest.mark.parametrize("source", [
-    "ax.legend(fontsize=9)\nax.set_title('t', fontsize=10)",
+    "ax.legend(fontsize=10)\nax.set_title('t', fontsize=11)\nax.tick_params(labelsize=10)",
+    "ax.text(0, 0, 's', size=10, fontsize='medium')",
     "fig, axes = plt.subplots(2, 3, figsize=(7.8, 5.2))",
     "fig, axes = plt.subplots(n_rows, 3, figsize=(7.8, 6))",
     "x = rng.beta(a, a, size=5)",  # an array shape, not a text size
