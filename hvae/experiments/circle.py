@@ -48,7 +48,8 @@ __all__ = ["CIRCLE_MODELS", "CIRCLE_PROFILES", "KEEPS_RHO", "CircleModel", "Circ
            "circle_metrics", "circle_stability", "instability_verdict", "load_circle_results",
            "run_circle"]
 
-#: The |rho_T| (about the codes' mean) from which a run with winding number +-1 keeps the circle.
+#: The :math:`|\hat\rho_T|` (about the codes' mean) from which a run with winding number
+#: :math:`\pm 1` keeps the circle.
 KEEPS_RHO = 0.8
 #: Radius, in the prior's units, beyond which a prior draw counts as far from every code.
 _EMPTY_RADIUS = 0.25
@@ -194,11 +195,11 @@ def run_circle(
             training.
 
     Returns:
-        ``{"experiment": "circle", "model", "key", "latent", "dim", "beta", "kappa_gradient",
-        "seed", "profile", "metrics"`` (:func:`circle_metrics`), ``"training"`` (epochs run,
-        best epoch and validation score), ``"codes"`` (the test codes, rounded to 1e-4) and
-        ``"provenance"`` (commit, dirty flag, date, device with threads, versions, profile,
-        split sizes, wall time)``}``.
+        A dict with ``experiment`` (``"circle"``), ``model``, ``key``, ``latent``, ``dim``,
+        ``beta``, ``kappa_gradient``, ``seed``, ``profile``, ``metrics``
+        (:func:`circle_metrics`), ``training`` (epochs run, best epoch and validation score),
+        ``codes`` (the test codes, rounded to 1e-4) and ``provenance`` (commit, dirty flag,
+        date, device with threads, versions, profile, data and split sizes, wall time).
 
     Raises:
         ValueError: for an unknown model or profile, or a stored result of other parameters.
