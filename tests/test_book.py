@@ -98,6 +98,24 @@ def test_every_chapter_notebook_is_in_the_toc():
     assert not stray, f"notebooks missing from _toc.yml (so neither built nor tested): {stray}"
 
 
+def _plumbing(cell) -> bool:
+    """A code cell that shows nothing but its code and glues values for the prose (and defines
+    no function the reader is meant to see): set-up, not content."""
+    glue_only = all(output.get("output_type") == "display_data" and all(
+        key.startswith("application/papermill.record") for key in output.get("data", {}))
+        for output in cell.get("outputs", []))
+    return glue_only and "glue(" in cell.source and not re.search(r"^def ", cell.source, re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=str)
+def test_plumbing_cells_are_out_of_sight(path):
+    nb = nbformat.read(ROOT / path, as_version=4)
+    shown = [i for i, cell in enumerate(nb.cells, 1) if cell.cell_type == "code"
+             and _plumbing(cell) and not {"hide-input", "remove-input"} & set(_tags(cell))]
+    assert not shown, (f"{path}: cells {shown} only set up and glue values, yet the page shows "
+                       "their code; tag them `hide-input` (or `remove-input`)")
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=str)
 def test_notebook_structure(path):
     nb = nbformat.read(ROOT / path, as_version=4)
