@@ -71,11 +71,11 @@ def show(lines: Iterable[str], width: int | None = None) -> None:
     """Print ``lines`` in one write to stdout, each wrapped to ``width`` characters if given.
 
     One write makes one output chunk, the same on every run, so that nbval compares a table as
-    a whole and papermill never splits it between two stream outputs. With ``width`` (80 fits
-    the book's text column), a longer line is wrapped at spaces by ``textwrap.wrap``, its
-    continuation lines indented under the value of a ``label:   value`` line, or else two
-    spaces deeper than the line itself: for sentences and provenance, not for tables (a table
-    goes to :func:`show_table`).
+    a whole and papermill never splits it between two stream outputs. With ``width`` (78 fits
+    the book's text column, which at 1300 px holds 79 characters of output, not 80), a longer
+    line is wrapped at spaces by ``textwrap.wrap``, its continuation lines indented under the
+    value of a ``label:   value`` line, or else two spaces deeper than the line itself: for
+    sentences and provenance, not for tables (a table goes to :func:`show_table`).
     """
     lines = list(lines)
     if width is not None:
@@ -103,12 +103,12 @@ def _table_text(header: Sequence[str], rows: Sequence[Sequence[str]], right: Seq
                 title: str | None, notes: Sequence[str]) -> str:
     """The plain-text version of :func:`show_table`'s table: what :func:`show` would print."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [] if title is None else _wrap(title, 80)
+    lines = [] if title is None else _wrap(title, 78)
     for row in (header, *rows):
         cells = [cell.rjust(w) if r else cell.ljust(w)
                  for cell, w, r in zip(row, widths, right, strict=True)]
         lines.append("  ".join(cells).rstrip())
-    lines += [part for note in notes for part in _wrap(note, 80)]
+    lines += [part for note in notes for part in _wrap(note, 78)]
     return "\n".join(lines)
 
 
@@ -146,7 +146,7 @@ def show_table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *,
         header: the column names.
         rows: the rows, each with one cell per column. Cells are shown as ``str(cell)``: format
             numbers before (``f"{x:.3f}"``) to choose their rounding.
-        title: a sentence shown above the table (wrapped to 80 characters in the text).
+        title: a sentence shown above the table (wrapped to 78 characters in the text).
         notes: sentences shown below the table, one paragraph each.
         align: ``"l"`` or ``"r"`` per column; by default a column is right-aligned when
             every cell under its header is a number (``-1.5``, ``1e-10``, ``12%``,
