@@ -65,7 +65,8 @@ def _data_line(data: Mapping[str, Any]) -> str:
     """The line of :func:`describe_stored` for one data set of the stored runs."""
     sizes = f"{data['n_train']} train / {data['n_validation']} validation / {data['n_test']} test"
     if data.get("dataset", "mnist") != "mnist":
-        return f"  data:          {data['dataset']} ({data.get('source', '?')}), {sizes} points"
+        source = f" ({data['source']})" if "source" in data else ""
+        return f"  data:          {data['dataset']}{source}, {sizes} points"
     loud = "" if data["source"] == "mnist" else "  <- NOT full MNIST: not comparable with the paper"
     return f"  data:          {data['source']}, {sizes} digits{loud}"
 
