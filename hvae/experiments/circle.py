@@ -142,7 +142,8 @@ def circle_metrics(model: VAE, test) -> tuple[dict[str, Any], np.ndarray]:
     ``rho_centred`` (:math:`\\hat\\rho_T` of the true angle with the code's angle about the
     origin and about the codes' mean), ``winding`` and ``monotone`` (of the centred angle),
     ``keeps_circle``, ``radius_mean``/``radius_sd`` (of :math:`\\lVert z \\rVert`),
-    ``empty_fraction`` (see :func:`_empty_fraction`), and on the test points, in nats per point,
+    ``empty_fraction`` (the share of 4,000 prior draws farther than 0.25 from every code; None
+    for the AE, which has no prior), and on the test points, in nats per point,
     ``RE`` (the reconstruction log-likelihood; the AE's only score), and for the VAEs ``KL`` and
     ``ELBO`` (None for the AE, which has no ELBO).
     """
