@@ -476,9 +476,8 @@ def test_page_renders(server, browser, page):
 @pytest.mark.parametrize("page", PAGES, ids=str)
 def test_page_widths(server, browser, page):
     """Nothing wider than the text column (tools/measure_widths.py measures it): at 1300 px no
-    display equation, table or figure (printed code output is reported by the script, not
-    checked: it scrolls inside its own box); at 390 px the page does not scroll sideways (what
-    does not fit there scrolls inside its own box)."""
+    display equation, table, figure or printed code output; at 390 px the page does not scroll
+    sideways (what does not fit there scrolls inside its own box)."""
     name = page.with_suffix("").as_posix()
     try:
         measure_widths.set_width(browser, measure_widths.WIDE)
