@@ -303,27 +303,6 @@ while (walker.nextNode()) {
 return parts.join(' ');
 """
 
-# Resolves once MathJax has typeset the page (or at once on a page without math).
-# MathJax is loaded asynchronously, so on a busy machine it may not exist yet when the page's
-# load event fires: on a page that loads it, wait up to 30 s for it to appear.
-MATHJAX_DONE_JS = """
-const done = arguments[arguments.length - 1];
-const start = Date.now();
-const script = Array.from(document.scripts).find((el) => el.src.toLowerCase().includes('mathjax'));
-if (!script) { done('no MathJax script on the page'); return; }
-(function wait() {
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
-    MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e));
-  } else if (Date.now() - start > 30000) {
-    const loads = performance.getEntriesByName(script.src);
-    done('MathJax did not start within 30 s; its script ' + (loads.length
-      ? 'loaded in ' + Math.round(loads[0].duration) + ' ms (' + loads[0].transferSize + ' B)'
-      : 'has no load record'));
-  } else { setTimeout(wait, 50); }
-})();
-"""
-
-
 def _load_with_mathjax(browser, url: str) -> str:
     """Open url and wait for MathJax; returns 'ok' or what went wrong.
 
@@ -333,7 +312,7 @@ def _load_with_mathjax(browser, url: str) -> str:
     page, so the page is reloaded once; a second failure is reported with both diagnostics.
     """
     browser.get(url)
-    first = browser.execute_async_script(MATHJAX_DONE_JS)
+    first = browser.execute_async_script(measure_widths.MATHJAX_JS)
     # no script on a page with formulas (once in a loaded run: the document was not yet the
     # built page's) is the same kind of failed load
     lost_script = first == "no MathJax script on the page" and browser.execute_script(
@@ -343,7 +322,7 @@ def _load_with_mathjax(browser, url: str) -> str:
     warnings.warn(f"{url}: {first}; reloading once (console: {_console_errors(browser)})",
                   stacklevel=2)
     browser.refresh()
-    second = browser.execute_async_script(MATHJAX_DONE_JS)
+    second = browser.execute_async_script(measure_widths.MATHJAX_JS)
     return second if second == "ok" else f"{first}; after a reload: {second}"
 
 

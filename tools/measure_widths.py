@@ -131,17 +131,23 @@ return {width: W, column: {left: Math.round(left), right: Math.round(right),
         elements, culprits: culprits.slice(0, 10)};
 """
 
-# Resolves once MathJax has typeset the page (at once on a page without MathJax).
+# Resolves once MathJax has typeset the page (at once on a page without MathJax). MathJax
+# loads asynchronously, so on a busy machine it may not exist yet when the load event fires: on
+# a page that loads it, wait up to 30 s for it to appear. tests/test_book.py uses it too.
 MATHJAX_JS = """
 const done = arguments[arguments.length - 1];
 const start = Date.now();
 const script = Array.from(document.scripts).find((el) => el.src.toLowerCase().includes('mathjax'));
-if (!script) { done('no MathJax script'); return; }
+if (!script) { done('no MathJax script on the page'); return; }
 (function wait() {
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     MathJax.startup.promise.then(() => done('ok'), (e) => done('error: ' + e));
-  } else if (Date.now() - start > 30000) { done('MathJax did not start within 30 s'); }
-  else { setTimeout(wait, 50); }
+  } else if (Date.now() - start > 30000) {
+    const loads = performance.getEntriesByName(script.src);
+    done('MathJax did not start within 30 s; its script ' + (loads.length
+      ? 'loaded in ' + Math.round(loads[0].duration) + ' ms (' + loads[0].transferSize + ' B)'
+      : 'has no load record'));
+  } else { setTimeout(wait, 50); }
 })();
 """
 
@@ -259,7 +265,7 @@ def main() -> None:
                 for c in result["culprits"] if result["scrolls"] else []:
                     details.append(f"  {name} @ {label}: page pushed to {c['right']} px by "
                                    f"<{c['tag']}>: {c['text']}")
-            if state not in ("ok", "no MathJax script"):
+            if state not in ("ok", "no MathJax script on the page"):
                 details.append(f"  {name}: MathJax: {state}")
     finally:
         driver.quit()
