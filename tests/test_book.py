@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -54,8 +53,7 @@ EXECUTED = ROOT / "_build" / "executed"
 FIGURE_DIFFS = ROOT / "_build" / "figure-diffs"
 SCREENSHOTS = Path(os.environ.get("HVAE_BOOK_SCREENSHOTS", ROOT / "_build" / "screenshots"))
 FIGURE_TOL = 2.0  # RMS difference, in 0-255 grey levels, that matplotlib's compare_images allows
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM, CHROMEDRIVER = measure_widths.CHROMIUM, measure_widths.CHROMEDRIVER
 INSTALL_HINT = "install them with `apt-get install -y chromium chromium-driver` (as root)"
 
 PAGES = toc.pages()
@@ -368,25 +366,8 @@ def browser():
         if os.environ.get("CI"):  # .ci/run installs them; in CI their absence is an error
             pytest.fail(message)
         pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # no stale screenshot of a removed page
-    profile = tempfile.mkdtemp(prefix="hvae-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # No display and no network here: without the background-networking flags Chromium keeps
-    # trying to reach Google's services and fills the log with refused connections.
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--hide-scrollbars", "--window-size=1280,1000", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver path keeps Selenium Manager (which would download a driver) out of it.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
+    driver, profile = measure_widths.start_browser(1280, 1000, console_log=True)
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

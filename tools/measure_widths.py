@@ -184,19 +184,27 @@ def describe(el: dict | None) -> str:
     return f"{el['width']} px {el['kind']}, {el['overflow']:+d} px ({el['text'][:40]})"
 
 
-def start_browser():
+def start_browser(width: int = WIDE, height: int = HEIGHT, console_log: bool = False):
+    """Headless Chromium driven by Debian's chromedriver, in a fresh profile; returns (driver,
+    profile directory), the directory for the caller to delete after ``driver.quit()``.
+    ``console_log`` keeps the browser console for ``driver.get_log("browser")`` (the tests)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     profile = tempfile.mkdtemp(prefix="hvae-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
+    # No display and no network here: without the background-networking flags Chromium keeps
+    # trying to reach Google's services and fills the log with refused connections.
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                 "--hide-scrollbars", f"--window-size={WIDE},{HEIGHT}",
+                 "--hide-scrollbars", f"--window-size={width},{height}",
                  f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path keeps Selenium Manager (which would download a driver) out of it.
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(60)

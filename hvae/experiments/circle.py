@@ -45,8 +45,8 @@ from hvae.models import VAE
 from hvae.train import CHECKPOINT, TrainConfig, seed_everything, train
 
 __all__ = ["CIRCLE_MODELS", "CIRCLE_PROFILES", "KEEPS_RHO", "CircleModel", "CircleProfile",
-           "circle_metrics", "circle_stability", "instability_verdict", "load_circle_results",
-           "run_circle"]
+           "circle_metrics", "circle_result_path", "circle_stability", "instability_verdict",
+           "load_circle_results", "run_circle"]
 
 #: The :math:`|\hat\rho_T|` (about the codes' mean) from which a run with winding number
 #: :math:`\pm 1` keeps the circle.
@@ -169,8 +169,11 @@ def circle_metrics(model: VAE, test) -> tuple[dict[str, Any], np.ndarray]:
     return metrics, codes
 
 
-def _result_path(key: str, seed: int, prof: CircleProfile, results_root) -> Path:
-    return Path(results_root) / prof.name / f"circle-{key}-s{seed}.json"
+def circle_result_path(name: str, seed: int, profile: str | CircleProfile,
+                       results_root: str | os.PathLike = "data/results") -> Path:
+    """Result file of one circle run: ``results_root/<profile>/circle-<key>-s<seed>.json``."""
+    key = CIRCLE_MODELS[check_choice(name, "name", tuple(CIRCLE_MODELS))].key
+    return Path(results_root) / _profile(profile).name / f"circle-{key}-s{seed}.json"
 
 
 def run_circle(
@@ -208,7 +211,7 @@ def run_circle(
     """
     spec = CIRCLE_MODELS[check_choice(name, "name", tuple(CIRCLE_MODELS))]
     prof = _profile(profile)
-    out_file = _result_path(spec.key, seed, prof, results_root)
+    out_file = circle_result_path(name, seed, prof, results_root)
     if resume and out_file.is_file():
         stored = json.loads(out_file.read_text())
         if stored["provenance"]["profile_params"] != _params(prof):

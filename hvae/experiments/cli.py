@@ -31,7 +31,12 @@ from pathlib import Path
 import torch
 
 from hvae._validation import check_choice, check_int, check_out_dir, check_seed, resolve_device
-from hvae.experiments.circle import CIRCLE_MODELS, CIRCLE_PROFILES, run_circle
+from hvae.experiments.circle import (
+    CIRCLE_MODELS,
+    CIRCLE_PROFILES,
+    circle_result_path,
+    run_circle,
+)
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.provenance import git_state
@@ -99,11 +104,10 @@ def _circle_jobs(args) -> tuple[str, list]:
     prof = CIRCLE_PROFILES[check_choice(args.profile, "--profile", tuple(CIRCLE_PROFILES))]
     seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
     device = str(resolve_device(args.device, "--device"))
-    root = Path(args.results_root) / prof.name
-    jobs = [(f"{name} seed={s}", (root / f"circle-{spec.key}-s{s}.json").is_file(),
+    jobs = [(f"{name} seed={s}", circle_result_path(name, s, prof, args.results_root).is_file(),
              functools.partial(run_circle, name, s, prof, results_root=args.results_root,
                                out_root=args.out_root, device=device))
-            for name, spec in CIRCLE_MODELS.items() for s in seeds]
+            for name in CIRCLE_MODELS for s in seeds]
     return prof.name, jobs
 
 
