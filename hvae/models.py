@@ -58,7 +58,7 @@ from hvae._validation import check_choice, check_int, check_number, fail
 from hvae.distributions import HypersphericalUniform, VonMisesFisher
 from hvae.sampling import KAPPA_GRADIENTS
 
-__all__ = ["LATENTS", "LIKELIHOODS", "PointMass", "Terms", "VAE"]
+__all__ = ["LATENTS", "LIKELIHOODS", "PointMass", "Terms", "VAE", "mlp"]
 
 #: Supported latent spaces.
 LATENTS: tuple[str, ...] = ("normal", "vmf", "vmf-fixed", "ae")
@@ -112,7 +112,7 @@ class PointMass(Distribution):
         raise NotImplementedError("a point mass has no density")
 
 
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers between consecutive ``sizes``, each followed by a ReLU."""
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -220,14 +220,14 @@ class VAE(nn.Module):
         spherical = latent in ("vmf", "vmf-fixed")
         self._code_dim = manifold_dim + 1 if spherical else manifold_dim
 
-        self.encoder = _mlp((input_dim, *hidden))
+        self.encoder = mlp((input_dim, *hidden))
         self.loc_head = nn.Linear(hidden[-1], self._code_dim)
         if latent == "normal":
             self.scale_head = nn.Linear(hidden[-1], manifold_dim)
         elif latent == "vmf":
             self.kappa_head = nn.Linear(hidden[-1], 1)
         self.decoder = nn.Sequential(
-            _mlp((self._code_dim, *reversed(hidden))), nn.Linear(hidden[0], input_dim)
+            mlp((self._code_dim, *reversed(hidden))), nn.Linear(hidden[0], input_dim)
         )
         if likelihood == "gaussian" and obs_scale is None:
             self.log_obs_scale = nn.Parameter(torch.zeros(input_dim))

@@ -358,6 +358,16 @@ def test_load_results(stored, tmp_path):
     assert ex.load_results("quick", tmp_path) == []
 
 
+def test_load_results_keeps_to_the_profiles_dims(stored, copy_of):
+    """A run at a d outside the profile's (Table 3's M1 at d = 50) is not one of its rows."""
+    _, result = stored
+    _, results = copy_of
+    other = dict(result, dim=50)
+    (results / "tiny" / "mnist-vmf-d50-s0.json").write_text(json.dumps(other))
+    assert ex.load_results(TINY, results) == [result]
+    assert len(ex.load_results("tiny", results)) == 2  # an unknown name: every stored run
+
+
 # ------------------------------------------------------------------------------ failed runs
 
 RUN = "hvae.experiments: error: S-VAE d=2 seed=0 (profile 'tiny'): "

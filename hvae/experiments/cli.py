@@ -8,11 +8,12 @@ loops over the profile's latents (normal, vmf) x dims x seeds, skipping runs who
 checkpoint exist; an interrupted training resumes from its checkpoint. ``--experiment circle``
 runs Figure 1's five models over the seeds of a circle profile instead
 (:data:`~hvae.experiments.circle.CIRCLE_PROFILES`: ``quick`` or ``full``), skipping stored
-runs. It refuses to run from a
-working tree with uncommitted changes to tracked files, whose results no commit could
-reproduce, unless ``--allow-dirty`` (the results then record ``git_dirty: true``). A bad
-argument is one line on standard error (``hvae.experiments: error: NAME: must be ..., got
-...``) and exit status 1.
+runs; ``--experiment semisupervised`` runs Table 3's M1 + M2 grid
+(:data:`~hvae.experiments.semisupervised.SEMI_PROFILES`; ``--dims`` picks z1's d). It
+refuses to run from a working tree with uncommitted changes to tracked files, whose results
+no commit could reproduce, unless ``--allow-dirty`` (the results then record
+``git_dirty: true``). A bad argument is one line on standard error (``hvae.experiments:
+error: NAME: must be ..., got ...``) and exit status 1.
 So is the expected failure of a run, which stops the loop (the runs before it are stored):
 ``hvae.experiments: error: S-VAE d=2 seed=0 (profile 'quick'): CAUSE``, where the cause is a
 diverged training, a damaged checkpoint or stored result, a run directory that another process
@@ -41,6 +42,7 @@ from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.provenance import git_state
 from hvae.experiments.runs import result_path, run_mnist
+from hvae.experiments.semisupervised import SEMI_PROFILES, m2_result_path, pair_name, run_m2
 from hvae.train import CheckpointError, TrainingDivergedError
 
 __all__ = ["main"]
@@ -59,12 +61,14 @@ def _parser() -> argparse.ArgumentParser:
         "result and checkpoint exist are skipped, interrupted trainings resume from their "
         "checkpoint.",
     )
-    p.add_argument("--experiment", default="mnist", choices=("mnist", "circle"),
-                   help="mnist: Tables 1 and 2 (default); circle: Figure 1 over seeds")
+    p.add_argument("--experiment", default="mnist", choices=("mnist", "circle", "semisupervised"),
+                   help="mnist: Tables 1 and 2 (default); circle: Figure 1 over seeds; "
+                   "semisupervised: Table 3 (M1 + M2)")
     p.add_argument("--profile", default="quick",
                    help=f"mnist: one of {', '.join(PROFILES)}; circle: one of "
                    f"{', '.join(CIRCLE_PROFILES)}")
-    p.add_argument("--dims", type=int, nargs="+", help="the paper's d (default: the profile's)")
+    p.add_argument("--dims", type=int, nargs="+",
+                   help="the paper's d (semisupervised: of z1; default: the profile's)")
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's")
     p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS,
                    help="default: the profile's")
@@ -111,6 +115,23 @@ def _circle_jobs(args) -> tuple[str, list]:
     return prof.name, jobs
 
 
+def _semi_jobs(args) -> tuple[str, list]:
+    """(profile name, [(label, stored?, run)]) of the Table 3 runs (``--dims``: z1's d)."""
+    if args.latents:
+        raise ValueError("--latents: not for --experiment semisupervised (its pairs are fixed)")
+    prof = SEMI_PROFILES[check_choice(args.profile, "--profile", tuple(SEMI_PROFILES))]
+    z1_dims = tuple(check_int(d, "--dims", minimum=1) for d in args.dims or prof.z1_dims)
+    seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
+    device = str(resolve_device(args.device, "--device"))
+    jobs = [(f"{pair_name(pair)} z1={z1} z2={z2} seed={s}",
+             m2_result_path(pair, z1, z2, s, prof, args.results_root).is_file(),
+             functools.partial(run_m2, pair, z1, z2, s, prof, out_root=args.out_root,
+                               results_root=args.results_root, device=device,
+                               progress=args.epoch_progress))
+            for z1 in z1_dims for s in seeds for pair in prof.pairs for z2 in prof.z2_dims]
+    return prof.name, jobs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiments of a profile; returns the exit status (1 on a bad argument or a
     failed run)."""
@@ -120,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_out_dir(args.results_root, "--results-root")
         check_out_dir(args.out_root, "--out-root")
-        name, jobs = (_circle_jobs if args.experiment == "circle" else _mnist_jobs)(args)
+        jobs_of = {"mnist": _mnist_jobs, "circle": _circle_jobs, "semisupervised": _semi_jobs}
+        name, jobs = jobs_of[args.experiment](args)
         if not args.allow_dirty and git_state()[1]:
             raise ValueError("the working tree has uncommitted changes to tracked files (git "
                              "status), which no commit would reproduce; commit them, or pass "

@@ -38,7 +38,7 @@ from hvae._validation import check_choice, check_int, fail, resolve_device
 from hvae.data import MNISTSplit, fixed_binarization, load_mnist
 from hvae.evaluate import evaluate, knn_accuracy, latent_codes
 from hvae.experiments.paper import METRICS, MODEL_NAMES, PAPER_LATENTS
-from hvae.experiments.profiles import Profile, get_profile
+from hvae.experiments.profiles import PROFILES, Profile, get_profile
 from hvae.experiments.provenance import environment_record
 from hvae.models import VAE
 from hvae.train import CHECKPOINT, TrainResult, load_checkpoint, seed_everything, train
@@ -329,9 +329,14 @@ def load_results(
     profile: str | Profile, results_root: str | os.PathLike = "data/results"
 ) -> list[dict[str, Any]]:
     """All stored MNIST runs of ``profile`` (result dicts as :func:`run_mnist` returns them),
-    sorted by (latent, dim, seed); ``[]`` if there are none."""
+    sorted by (latent, dim, seed); ``[]`` if there are none. For a known profile, only its
+    ``dims``: the M1 runs Table 3 adds at other d (:mod:`hvae.experiments.semisupervised`)
+    are not Table 1's."""
     directory = Path(results_root) / _profile_name(profile)
     if not directory.is_dir():
         return []
+    known = isinstance(profile, Profile) or profile in PROFILES
+    dims = get_profile(profile).dims if known else None
     results = [json.loads(p.read_text()) for p in directory.glob("mnist-*.json")]
+    results = [r for r in results if dims is None or r["dim"] in dims]
     return sorted(results, key=lambda r: (r["latent"], r["dim"], r["seed"]))
