@@ -48,6 +48,7 @@ __all__ = [
     "balanced_subset",
     "cluster_accuracy",
     "cluster_matching",
+    "clustering_scores",
     "elbo_terms",
     "evaluate",
     "iw_log_likelihood",
@@ -360,3 +361,14 @@ def _matching(labels_true, labels_pred) -> tuple[int, dict]:
     mapping = {clusters[c].item(): classes[r].item() for r, c in zip(rows, cols, strict=True)}
     return int(table[rows, cols].sum()), mapping
 
+
+
+def clustering_scores(labels_true: np.ndarray, labels_pred: np.ndarray) -> dict[str, float]:
+    """Matched accuracy (:func:`cluster_accuracy`), adjusted Rand index and normalised mutual
+    information (scikit-learn's) of a clustering: ``{"acc", "ARI", "NMI"}``, each 1 for a
+    relabelling of the true classes."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return {"acc": cluster_accuracy(labels_true, labels_pred),
+            "ARI": float(adjusted_rand_score(labels_true, labels_pred)),
+            "NMI": float(normalized_mutual_info_score(labels_true, labels_pred))}

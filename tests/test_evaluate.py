@@ -260,3 +260,13 @@ def test_knn_accuracy_on_separated_and_on_random_labels() -> None:
     assert abs(knn_accuracy(train_x, train_y, noise, test_y, 300, k=5) - 1 / 3) < 0.12
     with pytest.raises(ValueError, match="k"):
         knn_accuracy(train_x, train_y, test_x, test_y, 3, k=5)
+
+
+def test_clustering_scores_of_a_relabelling_and_of_a_hand_computed_split():
+    from hvae.evaluate import clustering_scores
+
+    assert clustering_scores(np.array([0, 0, 1, 2]), np.array([5, 5, 3, 1])) == {
+        "acc": 1.0, "ARI": 1.0, "NMI": 1.0}
+    # two classes crossed with two clusters, one point per cell: ARI = (0 - 2/3) / (2 - 2/3)
+    got = clustering_scores(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
+    assert got["acc"] == 0.5 and got["ARI"] == pytest.approx(-0.5) and got["NMI"] == 0.0

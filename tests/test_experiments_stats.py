@@ -1,6 +1,7 @@
 """Tests of hvae.experiments' statistics over seeds, the paper's numbers and the reports,
 and of the committed results of the full profile (data/results/full/) that the chapters read."""
 
+import json
 import math
 import subprocess
 from pathlib import Path
@@ -227,8 +228,9 @@ PROVENANCE_KEYS = ["git_commit", "git_dirty", "date_utc", "device", "torch_versi
 def test_committed_full_results_load_with_the_result_schema():
     stored = ex.load_results("full", STORED)
     files = sorted((STORED / "full").glob("mnist-*.json"))
-    assert len(stored) == len(files) > 0
-    for r in stored:
+    every = [json.loads(f.read_text()) for f in files]  # with Table 3's M1 runs at d = 50
+    assert len(stored) == sum(r["dim"] in ex.FULL.dims for r in every) > 0
+    for r in every:
         assert list(r) == RESULT_KEYS and r["schema"] == 1
         assert list(r["training"]) == TRAINING_KEYS
         assert list(r["provenance"]) == PROVENANCE_KEYS
@@ -245,8 +247,57 @@ def test_committed_full_results_load_with_the_result_schema():
 
 
 def test_public_names_of_the_submodules_are_re_exported():
-    from hvae.experiments import cli, paper, profiles, provenance, report, runs, stats
+    from hvae.experiments import (
+        cli,
+        paper,
+        profiles,
+        provenance,
+        report,
+        runs,
+        semisupervised,
+        stats,
+    )
 
-    for module in (cli, paper, profiles, provenance, report, runs, stats):
+    for module in (cli, paper, profiles, provenance, report, runs, semisupervised, stats):
         assert set(module.__all__) <= set(ex.__all__), module.__name__
         assert all(getattr(ex, name) is getattr(module, name) for name in module.__all__)
+
+
+def test_paper_table3_matches_the_reference():
+    t3 = ex.paper_table3()
+    assert set(t3) == {(z1, z2) for z1 in (5, 10, 50) for z2 in (5, 10, 50)}
+    assert t3[(5, 5)] == {"N+N": 90.0, "S+S": 94.0, "S+N": 93.8}
+    assert t3[(10, 10)] == {"N+N": 92.2, "S+S": 96.0, "S+N": 95.9}
+    assert t3[(50, 50)] == {"N+N": 93.2, "S+S": 94.2, "S+N": 97.4}
+    assert t3[(50, 5)]["S+S"] == 91.7 and t3[(10, 50)]["N+N"] == 92.9
+    assert (5, 5, "S+S") in ex.PAPER_TABLE3_SIGNIFICANT
+    assert {(10, 10, "S+S"), (10, 10, "S+N")} <= ex.PAPER_TABLE3_SIGNIFICANT
+    assert (5, 5, "S+N") not in ex.PAPER_TABLE3_SIGNIFICANT
+    assert len(ex.PAPER_TABLE3_SIGNIFICANT) == 10
+
+
+def _m2(pair, z1, z2, seed, acc):
+    return {"pair": pair, "z1_dim": z1, "z2_dim": z2, "seed": seed,
+            "metrics": {"accuracy": acc}}
+
+
+def test_table3_summary_gaps_and_verdict_from_hand_computed_numbers():
+    runs = [_m2("S+N", 5, 5, s, a) for s, a in enumerate((0.90, 0.92, 0.94))]
+    runs += [_m2("N+N", 5, 5, s, a) for s, a in enumerate((0.80, 0.81, 0.82))]
+    runs += [_m2("S+S", 5, 5, s, a) for s, a in enumerate((0.89, 0.93, 0.91))]
+    summary = ex.summarize_m2_runs(runs)
+    assert summary[(5, 5, "S+N")]["accuracy"]["mean"] == pytest.approx(0.92)
+    assert summary[(5, 5, "S+N")]["accuracy"]["std"] == pytest.approx(0.02)
+    gap = ex.pair_gap(summary, "S+N", "N+N")[(5, 5)]
+    # 0.12 +- sqrt(0.02^2/3 + 0.01^2/3) = 0.0129: S+N ahead beyond 2 SE
+    assert gap["diff"] == pytest.approx(0.11) and gap["ahead"] == "S+N"
+    assert gap["se"] == pytest.approx(math.sqrt((0.02**2 + 0.01**2) / 3))
+    assert ex.pair_gap(summary, "S+N", "S+S")[(5, 5)]["ahead"] == "level"
+    assert ex.table3_verdict(summary) == (
+        "is not borne out on these runs (S+N ahead in 1, behind in 0, level or not estimable "
+        "in 1 of 2 comparisons)")
+    worse = ex.summarize_m2_runs([*runs[:6], *[_m2("S+S", 5, 5, s, 0.99 + s / 1000)
+                                               for s in range(3)]])
+    assert ex.table3_verdict(worse).startswith("is contradicted on these runs (S+N ahead in 1, "
+                                               "behind in 1")
+    assert ex.table3_verdict(ex.summarize_m2_runs(runs[3:6])).startswith("cannot be checked")

@@ -1,7 +1,7 @@
-r"""The paper's experiments (Tables 1 and 2 on MNIST, Figure 1 on the circle): profiles, runs,
+r"""The paper's experiments (Tables 1-3 on MNIST, Figure 1 on the circle): profiles, runs,
 stored results.
 
-The package in six parts, each re-exported here:
+The package in seven parts, each re-exported here:
 
 * :mod:`~hvae.experiments.profiles`: every parameter of an experiment set-up
   (:class:`Profile`; ``quick``, the chapters' default, and ``full``, the paper's protocol).
@@ -15,6 +15,9 @@ The package in six parts, each re-exported here:
   the paper's headline.
 * :mod:`~hvae.experiments.circle`: Figure 1's five models over seeds (:func:`run_circle`,
   :func:`circle_stability`, :func:`instability_verdict`), stored like the MNIST runs.
+* :mod:`~hvae.experiments.semisupervised`: Table 3's M1 + M2 grid (:func:`run_m2`,
+  :class:`SemiProfile`), its summary over seeds and the calls between pairs
+  (:func:`pair_gap`, :func:`table3_verdict`).
 * :mod:`~hvae.experiments.report`: the sentences and text blocks the chapters print about
   stored runs (:func:`headline_verdict`, :func:`describe_stored`).
 
@@ -51,8 +54,10 @@ from hvae.experiments.paper import (
     PAPER_HEADLINE,
     PAPER_LATENTS,
     PAPER_TABLE2_SIGNIFICANT,
+    PAPER_TABLE3_SIGNIFICANT,
     paper_table1,
     paper_table2,
+    paper_table3,
 )
 from hvae.experiments.profiles import (
     FULL,
@@ -71,7 +76,22 @@ from hvae.experiments.provenance import (
 )
 from hvae.experiments.report import describe_stored, headline_verdict
 from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
-from hvae.experiments.stats import gradient_gap, model_gap, summarize_runs
+from hvae.experiments.semisupervised import (
+    PAIRS,
+    SEMI_FULL,
+    SEMI_PROFILES,
+    SEMI_QUICK,
+    SemiProfile,
+    load_m2_results,
+    m2_result_path,
+    m2_run_dir,
+    pair_gap,
+    pair_name,
+    run_m2,
+    summarize_m2_runs,
+    table3_verdict,
+)
+from hvae.experiments.stats import gradient_gap, mean_difference, model_gap, summarize_runs
 
 __all__ = [
     "CIRCLE_MODELS",
@@ -84,13 +104,19 @@ __all__ = [
     "KEEPS_RHO",
     "METRICS",
     "MODEL_NAMES",
+    "PAIRS",
     "PAPER_HEADLINE",
     "PAPER_LATENTS",
     "PAPER_TABLE2_SIGNIFICANT",
+    "PAPER_TABLE3_SIGNIFICANT",
     "PROFILES",
+    "Profile",
     "QUICK",
     "QUICK_PROPOSAL",
-    "Profile",
+    "SEMI_FULL",
+    "SEMI_PROFILES",
+    "SEMI_QUICK",
+    "SemiProfile",
     "circle_metrics",
     "circle_result_path",
     "circle_stability",
@@ -104,14 +130,24 @@ __all__ = [
     "headline_verdict",
     "instability_verdict",
     "load_circle_results",
+    "load_m2_results",
     "load_results",
+    "m2_result_path",
+    "m2_run_dir",
     "main",
+    "mean_difference",
     "model_gap",
+    "pair_gap",
+    "pair_name",
     "paper_table1",
     "paper_table2",
+    "paper_table3",
     "result_path",
     "run_circle",
     "run_dir",
+    "run_m2",
     "run_mnist",
+    "summarize_m2_runs",
     "summarize_runs",
+    "table3_verdict",
 ]

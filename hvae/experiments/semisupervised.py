@@ -20,6 +20,7 @@ per pair type, z1 = z2 = 5, 1 seed, a few epochs.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -36,6 +37,7 @@ from hvae.evaluate import balanced_subset, latent_codes
 from hvae.experiments.profiles import Profile, get_profile
 from hvae.experiments.provenance import environment_record
 from hvae.experiments.runs import DIM_CONVENTION, run_dir, run_mnist
+from hvae.experiments.stats import mean_difference
 from hvae.semisupervised import (
     M2,
     UNLABELLED,
@@ -47,7 +49,8 @@ from hvae.semisupervised import (
 from hvae.train import CHECKPOINT, load_model
 
 __all__ = ["PAIRS", "SEMI_FULL", "SEMI_PROFILES", "SEMI_QUICK", "SemiProfile",
-           "load_m2_results", "m2_result_path", "m2_run_dir", "pair_name", "run_m2"]
+           "load_m2_results", "m2_result_path", "m2_run_dir", "pair_gap", "pair_name",
+           "run_m2", "summarize_m2_runs", "table3_verdict"]
 
 #: The (M1 latent, M2 latent) pairs of Table 3.
 PAIRS: tuple[tuple[str, str], ...] = (("normal", "normal"), ("vmf", "vmf"), ("vmf", "normal"))
@@ -276,3 +279,53 @@ def load_m2_results(profile: str | SemiProfile,
     directory = Path(results_root) / _semi_profile(profile).name
     results = [json.loads(p.read_text()) for p in sorted(directory.glob("m2-*.json"))]
     return sorted(results, key=lambda r: (r["pair"], r["z1_dim"], r["z2_dim"], r["seed"]))
+
+
+def summarize_m2_runs(results) -> dict[tuple[int, int, str], dict[str, Any]]:
+    """Mean and sample standard deviation (``ddof=1``; nan for one run) of the test accuracy
+    over seeds, per (z1, z2, pair): ``{"n_runs", "seeds", "accuracy": {"mean", "std"}}``."""
+    groups: dict[tuple[int, int, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["z1_dim"], r["z2_dim"], r["pair"]), []).append(r)
+    out = {}
+    for key in sorted(groups):
+        acc = np.array([r["metrics"]["accuracy"] for r in groups[key]])
+        out[key] = {"n_runs": acc.size, "seeds": sorted(r["seed"] for r in groups[key]),
+                    "accuracy": {"mean": float(acc.mean()),
+                                 "std": float(acc.std(ddof=1)) if acc.size > 1 else math.nan}}
+    return out
+
+
+def pair_gap(summary, a: str = "S+N", b: str = "N+N", n_se: float = 2.0
+             ) -> dict[tuple[int, int], dict[str, Any]]:
+    """Accuracy of pair ``a`` minus pair ``b`` per (z1, z2) cell holding both, with its
+    standard error over independent seeds (Welch) and the call at ``n_se`` standard errors:
+    ``{"diff", "se", "ahead"}``, ``ahead`` being ``a``, ``b``, ``"level"`` or None (fewer than
+    two runs on a side)."""
+    out = {}
+    for z1, z2 in sorted({(k[0], k[1]) for k in summary}):
+        if (z1, z2, a) in summary and (z1, z2, b) in summary:
+            diff, se, call = mean_difference(summary[(z1, z2, a)], summary[(z1, z2, b)],
+                                             "accuracy", n_se)
+            ahead = None if call is None else {1: a, -1: b, 0: "level"}[call]
+            out[(z1, z2)] = {"diff": diff, "se": se, "ahead": ahead}
+    return out
+
+
+def table3_verdict(summary, n_se: float = 2.0) -> str:
+    """Whether the paper's headline, S+N the best pair, holds on ``summary``: S+N against
+    each other pair in every cell at ``n_se`` standard errors. "holds" when S+N is ahead of
+    both everywhere, "is contradicted" when another pair is ahead of it somewhere, else "is
+    not borne out" (some comparison level or not estimable); the counts follow."""
+    calls = [g["ahead"] for other in ("N+N", "S+S")
+             for g in pair_gap(summary, "S+N", other, n_se).values()]
+    if not calls:
+        return "cannot be checked: no cell holds S+N and another pair"
+    ahead, behind = calls.count("S+N"), sum(c not in ("S+N", "level", None) for c in calls)
+    counts = (f"S+N ahead in {ahead}, behind in {behind}, level or not estimable in "
+              f"{len(calls) - ahead - behind} of {len(calls)} comparisons")
+    if behind:
+        return f"is contradicted on these runs ({counts})"
+    if ahead < len(calls):
+        return f"is not borne out on these runs ({counts})"
+    return f"holds on these runs ({counts})"

@@ -14,7 +14,7 @@ import numpy as np
 
 from hvae.experiments.paper import METRICS, MODEL_NAMES
 
-__all__ = ["gradient_gap", "model_gap", "summarize_runs"]
+__all__ = ["gradient_gap", "mean_difference", "model_gap", "summarize_runs"]
 
 
 def _metric_order(name: str) -> tuple[int, int, str]:
@@ -58,7 +58,7 @@ def summarize_runs(
     return summary
 
 
-def _difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, n_se: float
+def mean_difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str, n_se: float
                 ) -> tuple[float, float, int | None]:
     """(mean_a - mean_b, its standard error over independent seeds, call): the call is +1 or -1
     beyond ``n_se`` standard errors in that direction, 0 within, None when the standard error
@@ -78,7 +78,7 @@ def _gaps(pairs: Mapping[int, tuple[Mapping[str, Any], Mapping[str, Any]]], metr
     gaps: dict[int, dict[str, Any]] = {}
     for d, (a, b) in pairs.items():
         if metric in a and metric in b:
-            diff, se, call = _difference(a, b, metric, n_se)
+            diff, se, call = mean_difference(a, b, metric, n_se)
             gaps[d] = {"diff": diff, "se": se, "ahead": calls[call], counts[0]: a["n_runs"],
                        counts[1]: b["n_runs"]}
     return gaps

@@ -4,12 +4,15 @@ model of the codes, from few labels, or none (clustering).
 
 * :mod:`hvae.semisupervised.model`: :class:`M2`, its labelled and unlabelled bounds and loss;
 * :mod:`hvae.semisupervised.training`: :func:`fit_m2` (warm-up, early stopping, atomic
-  checkpoints, exact resume) and :func:`code_sampler` (fresh z1 ~ q(z1 | x) each epoch).
+  checkpoints, exact resume) and :func:`code_sampler` (fresh z1 ~ q(z1 | x) each epoch);
+* :mod:`hvae.semisupervised.clustering`: M2 without labels against a mixture on the same
+  codes.
 
 The experiment grid of the paper's Table 3 (M1 + M2 on MNIST) is in
 :mod:`hvae.experiments.semisupervised`.
 """
 
+from hvae.semisupervised.clustering import m2_clustering, mixture_clustering
 from hvae.semisupervised.model import (
     CODE_LIKELIHOODS,
     M2,
@@ -30,4 +33,4 @@ from hvae.semisupervised.training import (
 
 __all__ = ["CODE_LIKELIHOODS", "M2", "M2_LATENTS", "SELECTION", "UNLABELLED", "M2Config",
            "M2Result", "check_labels", "code_sampler", "default_alpha", "fit_m2", "load_m2",
-           "m2_accuracy"]
+           "m2_accuracy", "m2_clustering", "mixture_clustering"]
