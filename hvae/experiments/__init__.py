@@ -78,6 +78,7 @@ from hvae.experiments.report import describe_stored, headline_verdict
 from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
 from hvae.experiments.semisupervised import (
     PAIRS,
+    QUICK_M1,
     SEMI_FULL,
     SEMI_PROFILES,
     SEMI_QUICK,
@@ -112,6 +113,7 @@ __all__ = [
     "PROFILES",
     "Profile",
     "QUICK",
+    "QUICK_M1",
     "QUICK_PROPOSAL",
     "SEMI_FULL",
     "SEMI_PROFILES",
