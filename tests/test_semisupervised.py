@@ -245,3 +245,18 @@ def test_clustering_scores_m2s_regions_and_the_mixture_finds_clear_blobs():
     unit = nn.functional.normalize(x, dim=1).numpy()
     unit_t = nn.functional.normalize(xt, dim=1).numpy()
     assert mixture_clustering(unit, unit_t, yt, 3, "vmf")["ARI"] > 0.99
+
+
+def test_no_epoch_of_the_warm_up_is_selected_and_patience_counts_after_it():
+    """The validation bound takes the full KL, so a warm-up epoch (trained on less) is never
+    the one kept, and patience starts when the warm-up ends."""
+    x, y = _blobs(300, 0)
+    labels = np.full(300, -1)
+    labels[:30] = y[:30]
+    torch.manual_seed(0)
+    fit = fit_m2(M2(3, 6, "gaussian", "normal", 2, hidden=(8,)), x, labels, x[:100], y[:100],
+                 M2Config(epochs=12, warmup_epochs=5.0, patience=2), progress=False)
+    assert fit.best_epoch >= 5
+    best_after = max(h["val_bound"] for h in fit.history if h["epoch"] >= 5)
+    assert fit.best_score == best_after
+    assert fit.epochs_run >= 7  # at least the warm-up and then the patience

@@ -4,8 +4,9 @@ r"""Table 3 of the paper: M1 + M2 on MNIST with 100 labels, and M2 without label
 same profile, dimension and seed: :func:`hvae.experiments.runs.run_mnist` reuses a stored run
 and trains a missing one, e.g. d = 50), draws a class-balanced, seeded set of ``n_labels``
 labelled training digits (:func:`hvae.evaluate.balanced_subset`), trains M2
-(:func:`hvae.semisupervised.fit_m2`) on fresh draws z1 ~ q(z1 | x) each epoch, and reports the
-test accuracy of the classifier q(y | z1) at M1's posterior mean direction of the test digits.
+(:func:`hvae.semisupervised.fit_m2`) on fresh draws z1 ~ q(z1 | x) each epoch (selected on
+the bound of one fixed draw for the validation digits), and reports the test accuracy of
+the classifier q(y | z1) at M1's posterior mean direction of the test digits.
 It checkpoints into ``out_root/<profile>/m2-<m1>-<m2>-z1_<d1>-z2_<d2>-s<seed>/`` and stores
 ``results_root/<profile>/m2-<m1>-<m2>-z1_<d1>-z2_<d2>-s<seed>.json`` atomically, with its
 provenance and M1's.
@@ -262,7 +263,7 @@ def _fit_m2(pair, z2: int, seed: int, prof: SemiProfile, m1, splits, eval_seed: 
     labels = np.full(train.n, UNLABELLED)
     picked = balanced_subset(train.labels, prof.n_labels, seed)
     labels[picked] = train.labels[picked]
-    val_codes = torch.from_numpy(latent_codes(m1, splits["validation"].images, seed=eval_seed))
+    val_codes = code_sampler(m1, splits["validation"].images, eval_seed)(0)  # as M2 trains
     x_test = fixed_binarization(splits["test"].images, eval_seed)
     test_codes = torch.from_numpy(latent_codes(m1, x_test, binarize=False))
     torch.manual_seed(seed)

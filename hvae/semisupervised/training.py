@@ -10,8 +10,10 @@ minimises :meth:`M2.loss` with the KL weight :func:`hvae.train.kl_weight` of the
 **Inputs z1** come from ``train_codes``: a fixed (n, input_dim) tensor, or a callable
 ``codes(epoch) -> tensor`` that draws them afresh each epoch (:func:`code_sampler`: a new
 binarisation of the images and a new draw from M1's posterior q(z1 | x), as in Kingma et al.,
-whose M2 sees samples of z1, not means). Validation and test use fixed codes: M1's
-posterior mean direction (``VAE.embed``) of one fixed binarisation.
+whose M2 sees samples of z1, not means). The validation codes should come from the same
+law, one fixed draw (:func:`code_sampler` called once), so that the validation bound scores
+the model on inputs like those it trains on; the test accuracy is then taken at M1's
+posterior mean direction (``VAE.embed``), the code a user of M1 would classify.
 
 **Randomness** of epoch e (batch order, z1 and z2 draws) comes from seeds derived from
 (``seed``, e) only, so a checkpoint needs no random state: a resumed run repeats exactly the
@@ -21,7 +23,10 @@ epochs an uninterrupted one would have run.
 bound :math:`\mathcal{U}` (label-free; what a user with 100 labels can afford) and
 ``"accuracy"`` the epoch of the best validation accuracy (which spends the validation labels).
 Both are logged every epoch. The validation bound is evaluated with fixed random numbers
-(``val_seed``), so epochs compare fairly.
+(``val_seed``), so epochs compare fairly, and always with the full KL: so only the epochs
+after the KL warm-up (epoch >= ``warmup_epochs``) may be selected, and early stopping's
+patience counts from the end of the warm-up (the bound of a warm-up epoch scores a model
+trained on another objective).
 
 **Files** of ``out_dir``: ``checkpoint.pt`` (self-checking, as in :mod:`hvae.train`),
 ``history.json`` and ``config.json``, each written atomically after every epoch, under the
@@ -340,14 +345,15 @@ def fit_m2(
         run = _start(model, optimizer, out, full_config, resume)
         bar = tqdm(total=config.epochs, initial=run["epoch"], desc="M2 epochs",
                    disable=not progress)
-        while run["epoch"] < config.epochs and not _patience_over(run, config.patience):
+        first_eligible = min(math.ceil(config.warmup_epochs), config.epochs)
+        while run["epoch"] < config.epochs and not _patience_over(run, config, first_eligible):
             tic = time.perf_counter()
             loss = _train_epoch(model, optimizer, codes, y, config, run["epoch"], alpha, device)
             record = _validation(model, val, val_y, config, clustering)
             run["epoch"] += 1
             run["history"].append({"epoch": run["epoch"], "train_loss": loss, **record,
                                    "time_s": time.perf_counter() - tic})
-            if record[key] > run["best_score"]:
+            if run["epoch"] >= first_eligible and record[key] > run["best_score"]:
                 run.update(best_epoch=run["epoch"], best_score=record[key],
                            best_state=_state_copy(model))
             if out is not None:
@@ -357,11 +363,14 @@ def fit_m2(
         bar.close()
     model.load_state_dict(run["best_state"])
     return M2Result(model, run["history"], run["best_epoch"], run["best_score"], run["epoch"],
-                    _patience_over(run, config.patience), out, config)
+                    _patience_over(run, config, first_eligible), out, config)
 
 
-def _patience_over(run: Mapping[str, Any], patience: int | None) -> bool:
-    return patience is not None and run["epoch"] - run["best_epoch"] >= patience
+def _patience_over(run: Mapping[str, Any], config: M2Config, first_eligible: int) -> bool:
+    """Whether ``config.patience`` epochs have passed without a better score, counted from
+    the best epoch or, before one, from the end of the warm-up."""
+    start = max(run["best_epoch"], first_eligible)
+    return config.patience is not None and run["epoch"] - start >= config.patience
 
 
 def load_m2(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -> M2:
