@@ -5,7 +5,8 @@ atomic checkpoints, exact resumption.
 pass over the labelled ones when every point is labelled); each step adds
 ``labelled_batch_size`` labelled points, drawn in turn from a shuffled list of them (with
 100 labels and 3,400 unlabelled points each label is seen about 34 times per epoch), and
-minimises :meth:`~hvae.semisupervised.model.M2.loss` with the KL weight :func:`hvae.train.kl_weight` of the step.
+minimises :meth:`~hvae.semisupervised.model.M2.loss` with the KL weight
+:func:`hvae.train.kl_weight` of the step.
 
 **Inputs z1** come from ``train_codes``: a fixed (n, input_dim) tensor, or a callable
 ``codes(epoch) -> tensor`` that draws them afresh each epoch (:func:`code_sampler`: a new
