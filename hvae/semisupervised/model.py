@@ -6,7 +6,8 @@ with a generative model of the codes, from a few labels and many unlabelled poin
 latent :math:`z_2`:
 
 .. math::
-   p(y) = \tfrac1K, \qquad p(z_2) = N(0, I) \text{ or uniform on } S^{d_2}, \qquad
+   p(y) = \tfrac1K, \qquad p(z_2) = N(0, I) \text{ or uniform on } S^{d_2},
+
    p(z_1 \mid y, z_2) = \text{Gaussian or vMF},
 
 with the inference networks :math:`q(y \mid z_1)` (the *classifier*, or *segmenter*: it
@@ -15,8 +16,9 @@ splits the code space into labelled regions) and :math:`q(z_2 \mid z_1, y)` (Nor
 **The bounds.** For a labelled point,
 
 .. math::
-   \log p(z_1, y) \ge \mathcal{L}(z_1, y) = \mathbb{E}_{q(z_2|z_1,y)}[\log p(z_1|y,z_2)]
-   + \log p(y) - \mathrm{KL}(q(z_2|z_1,y) \,\|\, p(z_2));
+   \log p(z_1, y) \ge \mathcal{L}(z_1, y) = {}& \mathbb{E}_{q(z_2|z_1,y)}[\log p(z_1|y,z_2)]
+   + \log p(y) \\
+   &- \mathrm{KL}(q(z_2|z_1,y) \,\|\, p(z_2));
 
 for an unlabelled one, with :math:`y` integrated out under :math:`q(y|z_1)`,
 
