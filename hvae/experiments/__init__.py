@@ -75,7 +75,14 @@ from hvae.experiments.provenance import (
     git_state,
 )
 from hvae.experiments.report import describe_stored, headline_verdict
-from hvae.experiments.runs import DIM_CONVENTION, load_results, result_path, run_dir, run_mnist
+from hvae.experiments.runs import (
+    DIM_CONVENTION,
+    load_results,
+    result_path,
+    run_dir,
+    run_mnist,
+    stored_result,
+)
 from hvae.experiments.semisupervised import (
     PAIRS,
     QUICK_M1,
@@ -149,6 +156,7 @@ __all__ = [
     "run_dir",
     "run_m2",
     "run_mnist",
+    "stored_result",
     "summarize_m2_runs",
     "summarize_runs",
     "table3_verdict",

@@ -43,7 +43,8 @@ from hvae.experiments.provenance import environment_record
 from hvae.models import VAE
 from hvae.train import CHECKPOINT, TrainResult, load_checkpoint, seed_everything, train
 
-__all__ = ["DIM_CONVENTION", "load_results", "result_path", "run_dir", "run_mnist"]
+__all__ = ["DIM_CONVENTION", "load_results", "result_path", "run_dir", "run_mnist",
+           "stored_result"]
 
 #: Stored in every result: ``dim`` is the paper's d (the latent manifold's dimension).
 DIM_CONVENTION = "paper (manifold)"
@@ -102,9 +103,11 @@ def result_path(
 # --------------------------------------------------------------------------------------------
 
 
-def _stored_result(out_file: Path, directory: Path, prof: Profile) -> dict[str, Any] | None:
+def stored_result(out_file: Path, directory: Path, prof: Any) -> dict[str, Any] | None:
     """The stored result when both it and the run's checkpoint exist, else None; the
     checkpoint is checked (its SHA-256), since the chapters rebuild the model from it.
+    ``prof`` is the run's profile (anything with ``name`` and ``params()``: a Table 1
+    :class:`Profile` or a Table 3 :class:`~hvae.experiments.semisupervised.SemiProfile`).
 
     Raises:
         ValueError: if the result is not valid JSON or was made with other parameters of the
@@ -305,7 +308,7 @@ def run_mnist(
     out_file = result_path(latent, dim, seed, prof, results_root)
     directory = run_dir(latent, dim, seed, prof, out_root)
     dev = resolve_device(device)
-    stored = _stored_result(out_file, directory, prof) if resume else None
+    stored = stored_result(out_file, directory, prof) if resume else None
     if stored is not None:
         return stored
 
@@ -313,7 +316,7 @@ def run_mnist(
     environment = environment_record(dev)
     splits = _load_splits(prof)
     with run_lock(directory, "choose another out_root"):  # training, evaluation and result
-        stored = _stored_result(out_file, directory, prof) if resume else None
+        stored = stored_result(out_file, directory, prof) if resume else None
         if stored is not None:  # another process finished this run meanwhile
             return stored
         resumed = resume and (directory / CHECKPOINT).is_file()

@@ -37,7 +37,7 @@ from hvae.data import fixed_binarization, load_mnist
 from hvae.evaluate import balanced_subset, latent_codes
 from hvae.experiments.profiles import QUICK, Profile, get_profile
 from hvae.experiments.provenance import environment_record
-from hvae.experiments.runs import DIM_CONVENTION, run_dir, run_mnist
+from hvae.experiments.runs import DIM_CONVENTION, run_dir, run_mnist, stored_result
 from hvae.experiments.stats import mean_difference
 from hvae.semisupervised import (
     M2,
@@ -166,17 +166,6 @@ def m2_result_path(pair, z1: int, z2: int, seed: int, profile: str | SemiProfile
     return Path(results_root) / name / f"{_stem(tuple(pair), z1, z2, seed)}.json"
 
 
-def _stored(out_file: Path, directory: Path, prof: SemiProfile) -> dict[str, Any] | None:
-    """The stored result when it and its checkpoint exist and match the profile, else None."""
-    if not (out_file.is_file() and (directory / CHECKPOINT).is_file()):
-        return None
-    stored = json.loads(out_file.read_text())
-    if stored.get("provenance", {}).get("profile_params") != prof.params():
-        raise ValueError(f"{out_file} was made with other parameters of profile "
-                         f"{prof.name!r}; delete it (and its run directory) to recompute")
-    return stored
-
-
 def _m1(latent: str, d: int, seed: int, prof: SemiProfile, out_root, results_root,
         device) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The trained M1 and a summary of its stored result (trained now if missing)."""
@@ -222,7 +211,7 @@ def run_m2(pair, z1: int, z2: int, seed: int, profile: str | SemiProfile,
     dev = resolve_device(device)
     out_file = m2_result_path(pair, z1, z2, seed, prof, results_root)
     directory = m2_run_dir(pair, z1, z2, seed, prof, out_root)
-    stored = _stored(out_file, directory, prof) if resume else None
+    stored = stored_result(out_file, directory, prof) if resume else None
     if stored is not None:
         return stored
     tic = time.perf_counter()
