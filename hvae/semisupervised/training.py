@@ -37,7 +37,6 @@ directory's run lock.
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import time
@@ -50,15 +49,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hvae._io import remove_stale_parts, run_lock, write_digested, write_json
+from hvae._io import run_lock
+from hvae._runstate import epoch_seed, save_state, start_state, state_copy
 from hvae._validation import check_choice, check_int, check_number, check_seed, fail
 from hvae.data import as_tensor, fixed_binarization
 from hvae.evaluate import cluster_accuracy
 from hvae.semisupervised.model import M2, UNLABELLED, check_labels, default_alpha
 from hvae.train import (
     CHECKPOINT,
-    CONFIG,
-    HISTORY,
     CheckpointError,
     TrainingDivergedError,
     kl_weight,
@@ -135,11 +133,6 @@ class M2Result:
     config: M2Config
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch`` (0-based) of a run seeded ``seed``."""
-    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63 - 1)
-
-
 def code_sampler(m1: torch.nn.Module, images: np.ndarray | torch.Tensor, seed: int = 0,
                  batch_size: int = 1000) -> Callable[[int], torch.Tensor]:
     """``codes(epoch)``: z1 ~ q(z1 | x) of the trained VAE ``m1`` for every image, from a
@@ -149,7 +142,7 @@ def code_sampler(m1: torch.nn.Module, images: np.ndarray | torch.Tensor, seed: i
 
     @torch.no_grad()
     def codes(epoch: int) -> torch.Tensor:
-        s = _epoch_seed(seed, epoch) + 1
+        s = epoch_seed(seed, epoch) + 1
         x = fixed_binarization(x_all, s)
         was_training = m1.training
         m1.eval()
@@ -211,7 +204,7 @@ def _batches(y: torch.Tensor, config: M2Config, gen: torch.Generator) -> list[to
 def _train_epoch(model: M2, optimizer: torch.optim.Optimizer, codes: _Codes, y: torch.Tensor,
                  config: M2Config, epoch: int, alpha: float, device: torch.device) -> float:
     """One epoch (0-based ``epoch``); returns the mean loss."""
-    seed = _epoch_seed(config.seed, epoch)
+    seed = epoch_seed(config.seed, epoch)
     z1 = (codes(epoch) if callable(codes) else codes).to(device)
     model.check_codes(z1, "train_codes")
     batches = _batches(y, config, torch.Generator().manual_seed(seed))
@@ -234,57 +227,6 @@ def _train_epoch(model: M2, optimizer: torch.optim.Optimizer, codes: _Codes, y: 
         optimizer.step()
         total += value
     return total / len(batches)
-
-
-def _state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _check_resumable(saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
-    """Refuse to resume with another model, other data or other settings (bar epochs and
-    device)."""
-    for part in ("model", "data"):
-        if saved.get(part) != now.get(part):
-            raise ValueError(f"resume: the {part} differs from the checkpoint's "
-                             f"({saved.get(part)} vs {now.get(part)})")
-    old, new = saved["train"], now["train"]
-    changed = sorted(k for k in new if k not in _RESUMABLE and old.get(k) != new[k])
-    if changed:
-        diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)
-        raise ValueError(f"resume: the training settings differ from the checkpoint's ({diffs})")
-
-
-def _save(out: Path, model: M2, optimizer: torch.optim.Optimizer, progress: dict[str, Any],
-          full_config: dict[str, Any]) -> None:
-    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "rng": {"source": "per-epoch seeds"}, "progress": progress, "config": full_config}
-    buffer = io.BytesIO()
-    torch.save(ckpt, buffer)
-    write_digested(out / CHECKPOINT, buffer.getvalue())
-    write_json(out / HISTORY, progress["history"])
-
-
-def _start(model: M2, optimizer: torch.optim.Optimizer, out: Path | None,
-           full_config: dict[str, Any], resume: bool) -> dict[str, Any]:
-    """The progress a run starts from (the checkpoint's, or a fresh one); writes config.json."""
-    if out is not None:
-        remove_stale_parts(out)
-    if resume:
-        ckpt = load_checkpoint(out)
-        _check_resumable(ckpt["config"], full_config)
-        try:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            progress = dict(ckpt["progress"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError(f"{out / CHECKPOINT}: cannot be resumed from ({err})") from None
-    else:
-        progress = {"epoch": 0, "best_epoch": 0, "best_score": -math.inf,
-                    "best_state": _state_copy(model), "history": []}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / CONFIG, full_config)
-    return progress
 
 
 def fit_m2(
@@ -343,7 +285,7 @@ def fit_m2(
     key = "val_accuracy" if config.select_on == "accuracy" else "val_bound"
     lock = run_lock(out, "choose another out_dir") if out is not None else contextlib.nullcontext()
     with lock:
-        run = _start(model, optimizer, out, full_config, resume)
+        run = start_state(model, optimizer, out, full_config, resume, _RESUMABLE)
         bar = tqdm(total=config.epochs, initial=run["epoch"], desc="M2 epochs",
                    disable=not progress)
         first_eligible = min(math.ceil(config.warmup_epochs), config.epochs)
@@ -356,9 +298,9 @@ def fit_m2(
                                    "time_s": time.perf_counter() - tic})
             if run["epoch"] >= first_eligible and record[key] > run["best_score"]:
                 run.update(best_epoch=run["epoch"], best_score=record[key],
-                           best_state=_state_copy(model))
+                           best_state=state_copy(model))
             if out is not None:
-                _save(out, model, optimizer, run, full_config)
+                save_state(out, model, optimizer, run, full_config)
             bar.set_postfix(loss=f"{loss:.2f}", **{key: f"{record[key]:.3f}"})
             bar.update(1)
         bar.close()
