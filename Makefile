@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # torch goes in first and on its own: an unpinned torch would pull several GB of CUDA packages.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# The Planetoid graphs (Cora, Citeseer) are not in git: use the shared copy next to the clone.
+ifneq ($(wildcard ../shared/datasets/planetoid/.),)
+export HVAE_PLANETOID_DIR ?= $(abspath ../shared/datasets/planetoid)
+endif
 
 .PHONY: test unit lint clean
 

