@@ -21,8 +21,11 @@ Where everything else lives:
   its implicit gradient); :mod:`hvae.fused`: the S-VAE's draw and KL from one direction;
 * :mod:`hvae.models`, :mod:`hvae.train`, :mod:`hvae.evaluate`: N-VAE / S-VAE, training and
   evaluation; :mod:`hvae.cluster`: mixtures of vMFs; :mod:`hvae.circular`: circular statistics;
-* :mod:`hvae.data`: MNIST and the synthetic data sets; :mod:`hvae.experiments`: the paper's
-  experiment grids; :mod:`hvae.book`: helpers the book's chapters share;
+* :mod:`hvae.semisupervised`: Kingma et al.'s M2 on M1's codes; :mod:`hvae.graphs`: graph
+  auto-encoders (VGAE, S-VGAE) for link prediction;
+* :mod:`hvae.data`: MNIST, the Planetoid citation graphs and the synthetic data sets;
+  :mod:`hvae.experiments`: the paper's experiment grids; :mod:`hvae.book`: helpers the
+  book's chapters share;
 * ``python -m hvae``: the command line (:mod:`hvae.cli`).
 """
 
