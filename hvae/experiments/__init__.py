@@ -1,7 +1,7 @@
-r"""The paper's experiments (Tables 1-3 on MNIST, Figure 1 on the circle): profiles, runs,
-stored results.
+r"""The paper's experiments (Tables 1-3 on MNIST, Table 4 on citation graphs, Figure 1 on
+the circle): profiles, runs, stored results.
 
-The package in seven parts, each re-exported here:
+The package in eight parts, each re-exported here:
 
 * :mod:`~hvae.experiments.profiles`: every parameter of an experiment set-up
   (:class:`Profile`; ``quick``, the chapters' default, and ``full``, the paper's protocol).
@@ -18,6 +18,9 @@ The package in seven parts, each re-exported here:
 * :mod:`~hvae.experiments.semisupervised`: Table 3's M1 + M2 grid (:func:`run_m2`,
   :class:`SemiProfile`), its summary over seeds and the calls between pairs
   (:func:`pair_gap`, :func:`table3_verdict`).
+* :mod:`~hvae.experiments.link_prediction`: Table 4's VGAE and S-VGAE runs on the citation
+  graphs (:func:`run_link`, :class:`LinkProfile`), their summary and the S - N calls
+  (:func:`link_gap`).
 * :mod:`~hvae.experiments.report`: the sentences and text blocks the chapters print about
   stored runs (:func:`headline_verdict`, :func:`describe_stored`).
 
@@ -48,6 +51,19 @@ from hvae.experiments.circle import (
     run_circle,
 )
 from hvae.experiments.cli import main
+from hvae.experiments.link_prediction import (
+    GRAPH_MODEL_NAMES,
+    LINK_FULL,
+    LINK_PROFILES,
+    LINK_QUICK,
+    LinkProfile,
+    link_gap,
+    link_result_path,
+    link_run_dir,
+    load_link_results,
+    run_link,
+    summarize_link_runs,
+)
 from hvae.experiments.paper import (
     METRICS,
     MODEL_NAMES,
@@ -58,6 +74,7 @@ from hvae.experiments.paper import (
     paper_table1,
     paper_table2,
     paper_table3,
+    paper_table4,
 )
 from hvae.experiments.profiles import (
     FULL,
@@ -109,7 +126,12 @@ __all__ = [
     "DIM_CONVENTION",
     "FULL",
     "FULL_PROPOSAL",
+    "GRAPH_MODEL_NAMES",
     "KEEPS_RHO",
+    "LINK_FULL",
+    "LINK_PROFILES",
+    "LINK_QUICK",
+    "LinkProfile",
     "METRICS",
     "MODEL_NAMES",
     "PAIRS",
@@ -138,7 +160,11 @@ __all__ = [
     "gradient_gap",
     "headline_verdict",
     "instability_verdict",
+    "link_gap",
+    "link_result_path",
+    "link_run_dir",
     "load_circle_results",
+    "load_link_results",
     "load_m2_results",
     "load_results",
     "m2_result_path",
@@ -151,12 +177,15 @@ __all__ = [
     "paper_table1",
     "paper_table2",
     "paper_table3",
+    "paper_table4",
     "result_path",
     "run_circle",
     "run_dir",
+    "run_link",
     "run_m2",
     "run_mnist",
     "stored_result",
+    "summarize_link_runs",
     "summarize_m2_runs",
     "summarize_runs",
     "table3_verdict",

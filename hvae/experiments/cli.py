@@ -9,7 +9,10 @@ checkpoint exist; an interrupted training resumes from its checkpoint. ``--exper
 runs Figure 1's five models over the seeds of a circle profile instead
 (:data:`~hvae.experiments.circle.CIRCLE_PROFILES`: ``quick`` or ``full``), skipping stored
 runs; ``--experiment semisupervised`` runs Table 3's M1 + M2 grid
-(:data:`~hvae.experiments.semisupervised.SEMI_PROFILES`; ``--dims`` picks z1's d). It
+(:data:`~hvae.experiments.semisupervised.SEMI_PROFILES`; ``--dims`` picks z1's d);
+``--experiment link`` runs Table 4's VGAE and S-VGAE on the citation graphs
+(:data:`~hvae.experiments.link_prediction.LINK_PROFILES`; ``--graphs`` picks them; a graph
+whose files are missing is a one-line error naming where they were looked for). It
 refuses to run from a working tree with uncommitted changes to tracked files, whose results
 no commit could reproduce, unless ``--allow-dirty`` (the results then record
 ``git_dirty: true``). A bad argument is one line on standard error (``hvae.experiments:
@@ -32,11 +35,18 @@ from pathlib import Path
 import torch
 
 from hvae._validation import check_choice, check_int, check_out_dir, check_seed, resolve_device
+from hvae.data import PLANETOID_SHA256
 from hvae.experiments.circle import (
     CIRCLE_MODELS,
     CIRCLE_PROFILES,
     circle_result_path,
     run_circle,
+)
+from hvae.experiments.link_prediction import (
+    GRAPH_MODEL_NAMES,
+    LINK_PROFILES,
+    link_result_path,
+    run_link,
 )
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
@@ -61,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         "result and checkpoint exist are skipped, interrupted trainings resume from their "
         "checkpoint.",
     )
-    p.add_argument("--experiment", default="mnist", choices=("mnist", "circle", "semisupervised"),
+    p.add_argument("--experiment", default="mnist",
+                   choices=("mnist", "circle", "semisupervised", "link"),
                    help="mnist: Tables 1 and 2 (default); circle: Figure 1 over seeds; "
-                   "semisupervised: Table 3 (M1 + M2)")
+                   "semisupervised: Table 3 (M1 + M2); link: Table 4 (graph VAEs)")
     p.add_argument("--profile", default="quick",
                    help=f"mnist: one of {', '.join(PROFILES)}; circle: one of "
                    f"{', '.join(CIRCLE_PROFILES)}")
@@ -72,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", help="default: the profile's")
     p.add_argument("--latents", nargs="+", choices=PAPER_LATENTS,
                    help="default: the profile's")
+    p.add_argument("--graphs", nargs="+", help="link: Planetoid graphs (default: the profile's)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--out-root", default="runs", help="training runs (checkpoints)")
     p.add_argument("--results-root", default="data/results", help="result JSON files")
@@ -132,6 +144,25 @@ def _semi_jobs(args) -> tuple[str, list]:
     return prof.name, jobs
 
 
+def _link_jobs(args) -> tuple[str, list]:
+    """(profile name, [(label, stored?, run)]) of the Table 4 runs (``--dims``: not used)."""
+    if args.dims:
+        raise ValueError("--dims: not for --experiment link (the codes have the profile's 16 "
+                         "coordinates)")
+    prof = LINK_PROFILES[check_choice(args.profile, "--profile", tuple(LINK_PROFILES))]
+    graphs = tuple(check_choice(g, "--graphs", tuple(PLANETOID_SHA256))
+                   for g in args.graphs or prof.graphs)
+    seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
+    device = str(resolve_device(args.device, "--device"))
+    jobs = [(f"{GRAPH_MODEL_NAMES[latent]} {g} seed={s}",
+             link_result_path(g, latent, s, prof, args.results_root).is_file(),
+             functools.partial(run_link, latent, g, s, prof, out_root=args.out_root,
+                               results_root=args.results_root, device=device,
+                               progress=args.epoch_progress))
+            for g in graphs for latent in args.latents or prof.latents for s in seeds]
+    return prof.name, jobs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiments of a profile; returns the exit status (1 on a bad argument or a
     failed run)."""
@@ -141,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_out_dir(args.results_root, "--results-root")
         check_out_dir(args.out_root, "--out-root")
-        jobs_of = {"mnist": _mnist_jobs, "circle": _circle_jobs, "semisupervised": _semi_jobs}
+        if args.graphs and args.experiment != "link":
+            raise ValueError("--graphs: only for --experiment link")
+        jobs_of = {"mnist": _mnist_jobs, "circle": _circle_jobs, "semisupervised": _semi_jobs,
+                   "link": _link_jobs}
         name, jobs = jobs_of[args.experiment](args)
         if not args.allow_dirty and git_state()[1]:
             raise ValueError("the working tree has uncommitted changes to tracked files (git "
