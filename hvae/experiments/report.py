@@ -63,6 +63,11 @@ def _code_change(commit: str) -> str:
 
 def _data_line(data: Mapping[str, Any]) -> str:
     """The line of :func:`describe_stored` for one data set of the stored runs."""
+    if "n_nodes" in data:  # a graph of Table 4
+        split = data["split_sizes"]
+        return (f"  data:          {data['dataset']}, {data['n_nodes']} nodes, {data['n_edges']} "
+                f"edges ({split['train']} train / {split['val']} validation / {split['test']} "
+                "test)")
     sizes = f"{data['n_train']} train / {data['n_validation']} validation / {data['n_test']} test"
     if data.get("dataset", "mnist") != "mnist":
         source = f" ({data['source']})" if "source" in data else ""
@@ -85,7 +90,8 @@ def describe_stored(
         results_root: where they were read from, as the text should name it (a path relative
             to the repository, e.g. ``"data/results"``).
         profile: the profile they belong to (its name is printed).
-        experiment: ``"mnist"`` or ``"circle"``, for the command that makes missing runs.
+        experiment: ``"mnist"``, ``"circle"``, ``"semisupervised"`` or ``"link"``, for the
+            command that makes missing runs.
 
     Returns:
         Without runs, one line saying there is nothing to compare with the paper and how to
