@@ -68,29 +68,32 @@ book-check: $(STAMP)
 # 1. Train and evaluate every run of Tables 1 and 2 (python -m hvae.experiments), then the S-VAE
 #    runs trained with the paper code's gradient in kappa (profile <PROFILE>-proposal-gradient,
 #    chapter 7's ablation), then Figure 1's five models over five seeds (--experiment circle,
-#    chapter 6), then Table 3's M1 + M2 grid (--experiment semisupervised, chapter 10): on the
+#    chapter 6), then Table 3's M1 + M2 grid (--experiment semisupervised, chapter 10), then
+#    Table 4's graph VAEs on Cora and Citeseer (--experiment link, chapter 11): on the
 #    GPU when there is one (or DEVICE=cpu / DEVICE=cuda:1), one JSON per run
 #    with its provenance in
 #    data/results/$(PROFILE)/, training checkpoints in runs/$(PROFILE)/. Interrupted, it resumes:
 #    finished runs are skipped, an unfinished one continues from its last epoch.
-# 2. Execute chapters 06, 07, 08 and 10 with papermill in that profile: they read the stored results and
+# 2. Execute chapters 06, 07, 08, 10 and 11 with papermill in that profile: they read the stored results and
 #    checkpoints (training nothing already done) and write the executed notebooks, tables and
 #    figures included, to _build/reproduce/$(PROFILE)/chapters/. The committed chapters (quick
 #    profile) print the stored full-profile results too.
 REPRODUCE_PROFILE := $(if $(filter command line environment,$(origin PROFILE)),$(PROFILE),full)
 DEVICE ?=
+# SCHEDULER=local:4 or SCHEDULER=tcp://HOST:PORT: the runs as tasks on Dask (hvae.experiments.scheduling)
+SCHEDULER ?=
+RUN_FLAGS = $(if $(DEVICE),--device $(DEVICE)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 .PHONY: reproduce
 
 reproduce: $(STAMP)
-	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE) $(if $(DEVICE),--device $(DEVICE))
-	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE)-proposal-gradient \
-		$(if $(DEVICE),--device $(DEVICE))
-	$(BIN)/python -m hvae.experiments --experiment circle --profile $(REPRODUCE_PROFILE) \
-		$(if $(DEVICE),--device $(DEVICE))
+	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE) $(RUN_FLAGS)
+	$(BIN)/python -m hvae.experiments --profile $(REPRODUCE_PROFILE)-proposal-gradient $(RUN_FLAGS)
+	$(BIN)/python -m hvae.experiments --experiment circle --profile $(REPRODUCE_PROFILE) $(RUN_FLAGS)
 	$(BIN)/python -m hvae.experiments --experiment semisupervised --profile $(REPRODUCE_PROFILE) \
-		$(if $(DEVICE),--device $(DEVICE))
+		$(RUN_FLAGS)
+	$(BIN)/python -m hvae.experiments --experiment link --profile $(REPRODUCE_PROFILE) $(RUN_FLAGS)
 	$(BIN)/python tools/execute_notebooks.py --profile $(REPRODUCE_PROFILE) \
 		--output-dir _build/reproduce/$(REPRODUCE_PROFILE) \
 		chapters/06_circle.ipynb chapters/07_mnist.ipynb chapters/08_knn.ipynb \
-		chapters/10_semisupervised.ipynb
+		chapters/10_semisupervised.ipynb chapters/11_link_prediction.ipynb

@@ -1,7 +1,7 @@
 r"""The paper's experiments (Tables 1-3 on MNIST, Table 4 on citation graphs, Figure 1 on
 the circle): profiles, runs, stored results.
 
-The package in eight parts, each re-exported here:
+The package in nine parts, each re-exported here:
 
 * :mod:`~hvae.experiments.profiles`: every parameter of an experiment set-up
   (:class:`Profile`; ``quick``, the chapters' default, and ``full``, the paper's protocol).
@@ -21,6 +21,9 @@ The package in eight parts, each re-exported here:
 * :mod:`~hvae.experiments.link_prediction`: Table 4's VGAE and S-VGAE runs on the citation
   graphs (:func:`run_link`, :class:`LinkProfile`), their summary and the S - N calls
   (:func:`link_gap`).
+* :mod:`~hvae.experiments.scheduling`: a grid of runs in this process or as tasks on Dask
+  (:func:`run_grid`, :func:`parse_scheduler`: ``--scheduler none | local[:N] |
+  tcp://HOST:PORT``).
 * :mod:`~hvae.experiments.report`: the sentences and text blocks the chapters print about
   stored runs (:func:`headline_verdict`, :func:`describe_stored`).
 
@@ -100,6 +103,16 @@ from hvae.experiments.runs import (
     run_mnist,
     stored_result,
 )
+from hvae.experiments.scheduling import (
+    CONNECT_TIMEOUT,
+    GridReport,
+    Job,
+    Scheduler,
+    expected_speedup,
+    job_finished,
+    parse_scheduler,
+    run_grid,
+)
 from hvae.experiments.semisupervised import (
     PAIRS,
     QUICK_M1,
@@ -121,12 +134,15 @@ from hvae.experiments.stats import gradient_gap, mean_difference, model_gap, sum
 __all__ = [
     "CIRCLE_MODELS",
     "CIRCLE_PROFILES",
+    "CONNECT_TIMEOUT",
     "CircleModel",
     "CircleProfile",
     "DIM_CONVENTION",
     "FULL",
     "FULL_PROPOSAL",
     "GRAPH_MODEL_NAMES",
+    "GridReport",
+    "Job",
     "KEEPS_RHO",
     "LINK_FULL",
     "LINK_PROFILES",
@@ -147,6 +163,7 @@ __all__ = [
     "SEMI_FULL",
     "SEMI_PROFILES",
     "SEMI_QUICK",
+    "Scheduler",
     "SemiProfile",
     "circle_metrics",
     "circle_result_path",
@@ -155,11 +172,13 @@ __all__ = [
     "describe_stored",
     "device_description",
     "environment_record",
+    "expected_speedup",
     "get_profile",
     "git_state",
     "gradient_gap",
     "headline_verdict",
     "instability_verdict",
+    "job_finished",
     "link_gap",
     "link_result_path",
     "link_run_dir",
@@ -178,9 +197,11 @@ __all__ = [
     "paper_table2",
     "paper_table3",
     "paper_table4",
+    "parse_scheduler",
     "result_path",
     "run_circle",
     "run_dir",
+    "run_grid",
     "run_link",
     "run_m2",
     "run_mnist",

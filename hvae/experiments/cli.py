@@ -12,7 +12,9 @@ runs; ``--experiment semisupervised`` runs Table 3's M1 + M2 grid
 (:data:`~hvae.experiments.semisupervised.SEMI_PROFILES`; ``--dims`` picks z1's d);
 ``--experiment link`` runs Table 4's VGAE and S-VGAE on the citation graphs
 (:data:`~hvae.experiments.link_prediction.LINK_PROFILES`; ``--graphs`` picks them; a graph
-whose files are missing is a one-line error naming where they were looked for). It
+whose files are missing is a one-line error naming where they were looked for).
+``--scheduler local:N`` or ``--scheduler tcp://HOST:PORT`` runs the grid as Dask tasks
+(:mod:`~hvae.experiments.scheduling`; default ``none``: in this process). It
 refuses to run from a working tree with uncommitted changes to tracked files, whose results
 no commit could reproduce, unless ``--allow-dirty`` (the results then record
 ``git_dirty: true``). A bad argument is one line on standard error (``hvae.experiments:
@@ -46,13 +48,21 @@ from hvae.experiments.link_prediction import (
     GRAPH_MODEL_NAMES,
     LINK_PROFILES,
     link_result_path,
+    link_run_dir,
     run_link,
 )
 from hvae.experiments.paper import MODEL_NAMES, PAPER_LATENTS
 from hvae.experiments.profiles import PROFILES, get_profile
 from hvae.experiments.provenance import git_state
-from hvae.experiments.runs import result_path, run_mnist
-from hvae.experiments.semisupervised import SEMI_PROFILES, m2_result_path, pair_name, run_m2
+from hvae.experiments.runs import result_path, run_dir, run_mnist
+from hvae.experiments.scheduling import Job, job_finished, parse_scheduler, run_grid
+from hvae.experiments.semisupervised import (
+    SEMI_PROFILES,
+    m2_result_path,
+    m2_run_dir,
+    pair_name,
+    run_m2,
+)
 from hvae.train import CheckpointError, TrainingDivergedError
 
 __all__ = ["main"]
@@ -88,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-root", default="runs", help="training runs (checkpoints)")
     p.add_argument("--results-root", default="data/results", help="result JSON files")
     p.add_argument("--epoch-progress", action="store_true", help="a progress bar per run too")
+    p.add_argument("--scheduler", default="none",
+                   help="none: in this process (default); local or local:N: N worker "
+                   "processes on this machine (default N: the cores); tcp://HOST:PORT: a "
+                   "running Dask scheduler")
     p.add_argument("--allow-dirty", action="store_true",
                    help="run from a tree with uncommitted changes (recorded in the results)")
     return p
@@ -106,8 +120,9 @@ def _mnist_jobs(args) -> tuple[str, list]:
                 run = functools.partial(run_mnist, latent, d, s, prof, out_root=args.out_root,
                                         results_root=args.results_root, device=device,
                                         resume=True, progress=args.epoch_progress)
-                done = result_path(latent, d, s, prof, args.results_root).is_file()
-                jobs.append((f"{MODEL_NAMES[latent]} d={d} seed={s}", done, run))
+                done = job_finished(result_path(latent, d, s, prof, args.results_root),
+                                    run_dir(latent, d, s, prof, args.out_root))
+                jobs.append(Job(f"{MODEL_NAMES[latent]} d={d} seed={s}", done, run))
     return prof.name, jobs
 
 
@@ -120,11 +135,21 @@ def _circle_jobs(args) -> tuple[str, list]:
     prof = CIRCLE_PROFILES[check_choice(args.profile, "--profile", tuple(CIRCLE_PROFILES))]
     seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
     device = str(resolve_device(args.device, "--device"))
-    jobs = [(f"{name} seed={s}", circle_result_path(name, s, prof, args.results_root).is_file(),
-             functools.partial(run_circle, name, s, prof, results_root=args.results_root,
-                               out_root=args.out_root, device=device))
+    jobs = [Job(f"{name} seed={s}", circle_result_path(name, s, prof, args.results_root).is_file(),
+                functools.partial(run_circle, name, s, prof, results_root=args.results_root,
+                                  out_root=args.out_root, device=device))
             for name in CIRCLE_MODELS for s in seeds]
     return prof.name, jobs
+
+
+def _m1_job(latent: str, d: int, seed: int, profile, args, device: str) -> Job:
+    """The Table 1 run an M2 run starts from (its M1)."""
+    prof = get_profile(profile)
+    return Job(f"M1 {MODEL_NAMES[latent]} d={d} seed={seed}",
+               job_finished(result_path(latent, d, seed, prof, args.results_root),
+                            run_dir(latent, d, seed, prof, args.out_root)),
+               functools.partial(run_mnist, latent, d, seed, prof, out_root=args.out_root,
+                                 results_root=args.results_root, device=device, resume=True))
 
 
 def _semi_jobs(args) -> tuple[str, list]:
@@ -135,12 +160,25 @@ def _semi_jobs(args) -> tuple[str, list]:
     z1_dims = tuple(check_int(d, "--dims", minimum=1) for d in args.dims or prof.z1_dims)
     seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
     device = str(resolve_device(args.device, "--device"))
-    jobs = [(f"{pair_name(pair)} z1={z1} z2={z2} seed={s}",
-             m2_result_path(pair, z1, z2, s, prof, args.results_root).is_file(),
-             functools.partial(run_m2, pair, z1, z2, s, prof, out_root=args.out_root,
-                               results_root=args.results_root, device=device,
-                               progress=args.epoch_progress))
-            for z1 in z1_dims for s in seeds for pair in prof.pairs for z2 in prof.z2_dims]
+    m2_jobs, m1_jobs = [], {}
+    for z1 in z1_dims:
+        for s in seeds:
+            for pair in prof.pairs:
+                for z2 in prof.z2_dims:
+                    done = job_finished(m2_result_path(pair, z1, z2, s, prof, args.results_root),
+                                        m2_run_dir(pair, z1, z2, s, prof, args.out_root))
+                    m1 = _m1_job(pair[0], z1, s, prof.m1_profile, args, device)
+                    if not done:
+                        m1_jobs.setdefault(m1.label, m1)
+                    m2_jobs.append(Job(f"{pair_name(pair)} z1={z1} z2={z2} seed={s}", done,
+                                       functools.partial(run_m2, pair, z1, z2, s, prof,
+                                                         out_root=args.out_root,
+                                                         results_root=args.results_root,
+                                                         device=device,
+                                                         progress=args.epoch_progress),
+                                       after=() if done else (m1.label,)))
+    # M1 first: an M1 that several M2 runs share is trained once, before any of them
+    jobs = list(m1_jobs.values()) + m2_jobs
     return prof.name, jobs
 
 
@@ -154,11 +192,12 @@ def _link_jobs(args) -> tuple[str, list]:
                    for g in args.graphs or prof.graphs)
     seeds = tuple(check_seed(s, "--seeds") for s in args.seeds or prof.seeds)
     device = str(resolve_device(args.device, "--device"))
-    jobs = [(f"{GRAPH_MODEL_NAMES[latent]} {g} seed={s}",
-             link_result_path(g, latent, s, prof, args.results_root).is_file(),
-             functools.partial(run_link, latent, g, s, prof, out_root=args.out_root,
-                               results_root=args.results_root, device=device,
-                               progress=args.epoch_progress))
+    jobs = [Job(f"{GRAPH_MODEL_NAMES[latent]} {g} seed={s}",
+                job_finished(link_result_path(g, latent, s, prof, args.results_root),
+                             link_run_dir(g, latent, s, prof, args.out_root)),
+                functools.partial(run_link, latent, g, s, prof, out_root=args.out_root,
+                                  results_root=args.results_root, device=device,
+                                  progress=args.epoch_progress))
             for g in graphs for latent in args.latents or prof.latents for s in seeds]
     return prof.name, jobs
 
@@ -166,10 +205,9 @@ def _link_jobs(args) -> tuple[str, list]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the experiments of a profile; returns the exit status (1 on a bad argument or a
     failed run)."""
-    from tqdm.auto import tqdm
-
     args = _parser().parse_args(argv)
     try:
+        scheduler = parse_scheduler(args.scheduler)
         check_out_dir(args.results_root, "--results-root")
         check_out_dir(args.out_root, "--out-root")
         if args.graphs and args.experiment != "link":
@@ -184,17 +222,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"hvae.experiments: error: {exc}", file=sys.stderr)
         return 1
-    bar = tqdm(jobs, desc=f"{name} runs", unit="run")
-    for label, done, run in bar:
-        bar.set_postfix_str(f"{label}{' (stored)' if done else ''}")
-        try:
-            run()
-        except _RUN_FAILURES as exc:
-            bar.close()
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+    try:
+        report = run_grid(jobs, scheduler, name, _RUN_FAILURES)
+    except ConnectionError as exc:
+        print(f"hvae.experiments: error: {exc}", file=sys.stderr)
+        return 1
+    if report.failed:
+        if scheduler.kind == "none":  # Dask printed each failure as it came
+            label, message = report.failed[0]
             print(f"hvae.experiments: error: {label} (profile {name!r}): {message}",
                   file=sys.stderr)
-            return 1
-    bar.close()
+        else:
+            print(f"hvae.experiments: {len(report.failed)} of {report.submitted} runs "
+                  f"failed (profile {name!r}); the others are stored", file=sys.stderr)
+        return 1
     print(f"{len(jobs)} runs of profile {name!r} in {Path(args.results_root) / name}")
     return 0
