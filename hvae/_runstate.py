@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ import torch
 from hvae._io import remove_stale_parts, write_digested, write_json
 from hvae.train import CHECKPOINT, CONFIG, HISTORY, CheckpointError, load_checkpoint
 
-__all__ = ["check_resumable", "epoch_seed", "save_state", "start_state", "state_copy"]
+__all__ = ["check_resumable", "epoch_seed", "load_selected", "save_state", "start_state",
+           "state_copy"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -84,3 +86,21 @@ def start_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, out: P
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / CONFIG, full_config)
     return progress
+
+
+def load_selected(run_dir: str | os.PathLike[str], build: Callable[..., torch.nn.Module],
+                  what: str, map_location: Any = "cpu") -> torch.nn.Module:
+    """The model of a run directory with the parameters of its selected epoch: ``build``
+    called with the checkpoint's model config (``what`` names the model in errors).
+
+    Raises:
+        FileNotFoundError: if there is no checkpoint; CheckpointError: if it is unusable.
+    """
+    ckpt = load_checkpoint(run_dir, map_location=map_location)
+    try:
+        model = build(**ckpt["config"]["model"])
+        model.load_state_dict(ckpt["progress"]["best_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{Path(run_dir) / CHECKPOINT}: not {what} checkpoint "
+                              f"({err})") from None
+    return model

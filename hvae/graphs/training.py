@@ -32,11 +32,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from tqdm.auto import tqdm
 
 from hvae._io import run_lock
-from hvae._runstate import epoch_seed, save_state, start_state, state_copy
+from hvae._runstate import epoch_seed, load_selected, save_state, start_state, state_copy
 from hvae._validation import check_int, check_number, check_seed, fail
 from hvae.graphs.models import GraphInputs, GraphVAE
 from hvae.graphs.split import EdgeSplit
-from hvae.train import CHECKPOINT, CheckpointError, TrainingDivergedError, load_checkpoint
+from hvae.train import CHECKPOINT, TrainingDivergedError
 
 __all__ = ["GraphFit", "GraphTrainConfig", "fit_graph_vae", "link_metrics", "load_graph_vae"]
 
@@ -125,7 +125,8 @@ def fit_graph_vae(
     Raises:
         ValueError: naming the argument; on resuming, a checkpoint of another model, data or
             settings. BlockingIOError: if another live run holds ``out_dir``.
-        CheckpointError: if the checkpoint is unusable. TrainingDivergedError: NaN/inf loss.
+        hvae.train.CheckpointError: if the checkpoint is unusable.
+        hvae.train.TrainingDivergedError: if the loss becomes NaN or infinite.
     """
     config = config or GraphTrainConfig()
     if graph.n_nodes != split.n_nodes or graph.n_edges != len(split.train):
@@ -164,14 +165,8 @@ def load_graph_vae(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -
     """The :class:`GraphVAE` of a run directory, with the parameters of its last checkpoint.
 
     Raises:
-        FileNotFoundError: if there is no checkpoint; CheckpointError: if it is unusable.
+        FileNotFoundError: if there is no checkpoint; hvae.train.CheckpointError: if it is
+            unusable.
     """
-    ckpt = load_checkpoint(run_dir, map_location=map_location)
-    try:
-        model = GraphVAE(**ckpt["config"]["model"])
-        model.load_state_dict(ckpt["progress"]["best_state"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{Path(run_dir) / CHECKPOINT}: not a graph VAE checkpoint "
-                              f"({err})") from None
-    return model
+    return load_selected(run_dir, GraphVAE, "a graph VAE", map_location)
 

@@ -50,17 +50,15 @@ import torch
 from tqdm.auto import tqdm
 
 from hvae._io import run_lock
-from hvae._runstate import epoch_seed, save_state, start_state, state_copy
+from hvae._runstate import epoch_seed, load_selected, save_state, start_state, state_copy
 from hvae._validation import check_choice, check_int, check_number, check_seed, fail
 from hvae.data import as_tensor, fixed_binarization
 from hvae.evaluate import cluster_accuracy
 from hvae.semisupervised.model import M2, UNLABELLED, check_labels, default_alpha
 from hvae.train import (
     CHECKPOINT,
-    CheckpointError,
     TrainingDivergedError,
     kl_weight,
-    load_checkpoint,
 )
 
 __all__ = ["SELECTION", "M2Config", "M2Result", "code_sampler", "fit_m2", "load_m2",
@@ -261,8 +259,8 @@ def fit_m2(
         ValueError: naming the argument, for bad labels or codes; on resuming, a checkpoint of
             another model, data or settings.
         BlockingIOError: if another live run holds ``out_dir``.
-        CheckpointError: if the checkpoint to resume from is unusable.
-        TrainingDivergedError: if the loss becomes NaN or infinite.
+        hvae.train.CheckpointError: if the checkpoint to resume from is unusable.
+        hvae.train.TrainingDivergedError: if the loss becomes NaN or infinite.
     """
     config = config or M2Config()
     device = torch.device(config.device)
@@ -320,13 +318,7 @@ def load_m2(run_dir: str | os.PathLike[str], map_location: Any = "cpu") -> M2:
     """The M2 of a run directory with the parameters of its selected epoch.
 
     Raises:
-        FileNotFoundError: if there is no checkpoint; CheckpointError: if it is unusable.
+        FileNotFoundError: if there is no checkpoint; hvae.train.CheckpointError: if it is
+            unusable.
     """
-    ckpt = load_checkpoint(run_dir, map_location=map_location)
-    try:
-        model = M2(**ckpt["config"]["model"])
-        model.load_state_dict(ckpt["progress"]["best_state"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{Path(run_dir) / CHECKPOINT}: not an M2 checkpoint "
-                              f"({err})") from None
-    return model
+    return load_selected(run_dir, M2, "an M2", map_location)
