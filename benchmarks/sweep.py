@@ -1,4 +1,5 @@
-"""Benchmark: the quick Table 1 grid (6 runs) run serially and as Dask tasks (not a test).
+"""Benchmark: an experiment grid (default: the quick Table 1 grid, 6 runs) run serially and as
+Dask tasks (not a test).
 
 Runs ``python -m hvae.experiments --profile quick`` from scratch into fresh temporary
 folders, each time in a new process (what a user runs), in three ways: serially with torch's
@@ -11,6 +12,7 @@ overhead (:func:`hvae.experiments.expected_speedup`: the longest-processing-time
 makespan), so the measured overhead of starting a cluster can be read off.
 
     .venv/bin/python benchmarks/sweep.py [--reps 3] [--workers 2] [--profile quick]
+        [--experiment mnist|link|circle|semisupervised]
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from pathlib import Path
 from hvae.experiments import expected_speedup
 
 
-def _grid(profile: str, scheduler: str | None, threads: int | None) -> tuple[float, list[float]]:
+def _grid(experiment: str, profile: str, scheduler: str | None, threads: int | None
+          ) -> tuple[float, list[float]]:
     """(wall seconds of one grid from scratch, the runs' wall times from their results)."""
     with tempfile.TemporaryDirectory(prefix="hvae-sweep-") as tmp:
-        cmd = [sys.executable, "-m", "hvae.experiments", "--profile", profile, "--allow-dirty",
+        cmd = [sys.executable, "-m", "hvae.experiments", "--experiment", experiment,
+               "--profile", profile, "--allow-dirty",
                "--out-root", f"{tmp}/runs", "--results-root", f"{tmp}/results"]
         if scheduler:
             cmd += ["--scheduler", scheduler]
@@ -52,25 +56,28 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--profile", default="quick")
+    parser.add_argument("--experiment", default="mnist",
+                        help="mnist (Table 1, the default), link (Table 4), ...")
     args = parser.parse_args()
     ways = {"serial (default threads)": (None, None), "serial (1 thread)": (None, 1)}
     ways.update({f"local:{n}": (f"local:{n}", None) for n in args.workers})
     walls: dict[str, list[float]] = {w: [] for w in ways}
-    run_times: list[float] = []
+    per_run: dict[str, list[float]] = {w: [] for w in ways}
     names = list(ways)
     for rep in range(args.reps):
         for name in names[rep % len(names):] + names[:rep % len(names)]:
-            wall, runs = _grid(args.profile, *ways[name])
+            wall, runs = _grid(args.experiment, args.profile, *ways[name])
             walls[name].append(wall)
-            if name == "serial (1 thread)":
-                run_times = runs
+            per_run[name] += runs
+    run_times = per_run["serial (1 thread)"][:len(per_run["serial (1 thread)"]) // args.reps]
     base = statistics.median(walls["serial (default threads)"])
-    print(f"profile {args.profile!r}: {len(run_times)} runs, {args.reps} repetitions, "
+    print(f"{args.experiment} profile {args.profile!r}: {len(run_times)} runs, "
+          f"{args.reps} repetitions, "
           f"{os.cpu_count()} cores")
-    print(f"{'how':26s} {'median wall s':>13s} {'speed-up':>9s}")
+    print(f"{'how':26s} {'median wall s':>13s} {'speed-up':>9s} {'median s per run':>17s}")
     for name in names:
         med = statistics.median(walls[name])
-        print(f"{name:26s} {med:13.1f} {base / med:9.2f}")
+        print(f"{name:26s} {med:13.1f} {base / med:9.2f} {statistics.median(per_run[name]):17.1f}")
     print(f"\nper-run wall time (1 thread): median {statistics.median(run_times):.1f} s, "
           f"sum {sum(run_times):.1f} s")
     print("expected speed-up on N workers (runs alone, no start-up overhead):")
