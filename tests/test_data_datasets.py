@@ -12,7 +12,7 @@ from data_helpers import REPO_DATA
 
 import hvae.data as D
 
-MODULES = ("idx", "download", "mnist", "binarize", "synthetic", "datasets")
+MODULES = ("idx", "download", "mnist", "planetoid", "binarize", "synthetic", "datasets")
 
 
 def test_package_reexports_every_public_name_of_its_modules():
