@@ -273,7 +273,8 @@ def fit_m2(
     val_y = None if val_labels is None else np.asarray(val_labels)
     clustering = not bool((y != UNLABELLED).any())
     alpha = config.alpha if config.alpha is not None else default_alpha(first.shape[0])
-    codes = train_codes if callable(train_codes) else first
+    # epoch 0's draw is the one just made (checked above); later epochs draw afresh
+    codes = (lambda e: first if e == 0 else train_codes(e)) if callable(train_codes) else first
     out = Path(out_dir) if out_dir is not None else None
     if resume and (out is None or not (out / CHECKPOINT).is_file()):
         raise fail("resume", "given with an out_dir holding a checkpoint", out)
