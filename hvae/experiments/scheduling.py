@@ -9,7 +9,7 @@ interrupted training and writes atomically, under the run directory's lock).
 
 * ``none``: in this process, one run after the other (the default; the chapters and CI);
   the first failure stops the loop, as the runner always has.
-* ``local`` or ``local:N``: a :class:`distributed.LocalCluster` of N worker processes on
+* ``local`` or ``local:N``: a ``distributed.LocalCluster`` of N worker processes on
   loopback (N: the machine's cores), each with one thread and one torch thread.
 * ``tcp://HOST:PORT`` (or ``tls://``, ``ws://``, ``wss://``): a running Dask scheduler, any
   deployment (dask-jobqueue on Slurm or PBS, dask-kubernetes, a hand-started
@@ -87,7 +87,7 @@ def parse_scheduler(spec: str) -> Scheduler:
 class Job:
     """One run of a grid: ``label`` (its parameters, for messages; unique in the grid),
     ``finished`` (skipped by Dask; the serial loop calls it anyway, and the runner returns the
-    stored result), ``run`` (a picklable callable: a :func:`functools.partial` of a runner)
+    stored result), ``run`` (a picklable callable: a ``functools.partial`` of a runner)
     and ``after``, the labels of the jobs it needs first (an M2 run its M1, so that two M2
     runs never train their shared M1 at once; the serial loop relies on the order)."""
 
