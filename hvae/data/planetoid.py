@@ -93,8 +93,8 @@ PLANETOID_MIRRORS: tuple[str, ...] = (
 )
 
 #: SHA-256 of the five files of Cora and Citeseer, as distributed with ``tkipf/gae`` (commit
-#: 0ebbe9b9a8f496eb12deb9aa6a62e7016b5a5ac3, folder ``gae/data/``), byte for byte the files
-#: the VGAE and S-VGAE papers used. Pubmed has no entry: this project could not obtain and
+#: 0ebbe9b9a8, folder ``gae/data/``), byte for byte the files the VGAE and S-VGAE papers
+#: used. Pubmed has no entry: this project could not obtain and
 #: hash its files, so loading or downloading it needs ``checksums=`` of files the user trusts.
 PLANETOID_SHA256: dict[str, dict[str, str]] = {
     "cora": {

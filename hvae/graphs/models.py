@@ -5,7 +5,8 @@ adjacency with self-loops,
 
 .. math::
    \hat A = D^{-1/2} (A + I) D^{-1/2}, \qquad D = \operatorname{diag}((A + I)\mathbf 1),
-   \qquad H = \operatorname{ReLU}(\hat A X W_0),
+
+   H = \operatorname{ReLU}(\hat A X W_0),
 
 and two linear graph convolutions of :math:`H` give each node's posterior parameters:
 :math:`\mu = \hat A H W_\mu` and :math:`\sigma = \exp(\hat A H W_\sigma)` for the **VGAE**
