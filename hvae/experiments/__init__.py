@@ -129,7 +129,13 @@ from hvae.experiments.semisupervised import (
     summarize_m2_runs,
     table3_verdict,
 )
-from hvae.experiments.stats import gradient_gap, mean_difference, model_gap, summarize_runs
+from hvae.experiments.stats import (
+    gradient_gap,
+    mean_and_sd,
+    mean_difference,
+    model_gap,
+    summarize_runs,
+)
 
 __all__ = [
     "CIRCLE_MODELS",
@@ -189,6 +195,7 @@ __all__ = [
     "m2_result_path",
     "m2_run_dir",
     "main",
+    "mean_and_sd",
     "mean_difference",
     "model_gap",
     "pair_gap",

@@ -22,14 +22,12 @@ live on S^15 in R^16.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from hvae._io import write_json
@@ -37,7 +35,7 @@ from hvae._validation import check_choice, check_int, fail, resolve_device
 from hvae.data import PLANETOID_SHA256, load_planetoid
 from hvae.experiments.provenance import environment_record
 from hvae.experiments.runs import stored_result
-from hvae.experiments.stats import mean_difference
+from hvae.experiments.stats import mean_and_sd, mean_difference
 from hvae.graphs import (
     GRAPH_LATENTS,
     GraphInputs,
@@ -225,9 +223,7 @@ def summarize_link_runs(results) -> dict[tuple[str, str], dict[str, Any]]:
         entry: dict[str, Any] = {"n_runs": len(groups[key]),
                                  "seeds": sorted(r["seed"] for r in groups[key])}
         for metric in ("auc", "ap"):
-            v = np.array([r["metrics"][metric] for r in groups[key]])
-            entry[metric] = {"mean": float(v.mean()),
-                             "std": float(v.std(ddof=1)) if v.size > 1 else math.nan}
+            entry[metric] = mean_and_sd(r["metrics"][metric] for r in groups[key])
         out[key] = entry
     return out
 

@@ -21,7 +21,6 @@ per pair type, z1 = z2 = 5, 1 seed, 15 epochs, on M1 runs of 15 epochs (:data:`Q
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -38,7 +37,7 @@ from hvae.evaluate import balanced_subset, latent_codes
 from hvae.experiments.profiles import QUICK, Profile, get_profile
 from hvae.experiments.provenance import environment_record
 from hvae.experiments.runs import DIM_CONVENTION, run_dir, run_mnist, stored_result
-from hvae.experiments.stats import mean_difference
+from hvae.experiments.stats import mean_and_sd, mean_difference
 from hvae.semisupervised import (
     M2,
     UNLABELLED,
@@ -283,10 +282,8 @@ def summarize_m2_runs(results) -> dict[tuple[int, int, str], dict[str, Any]]:
         groups.setdefault((r["z1_dim"], r["z2_dim"], r["pair"]), []).append(r)
     out = {}
     for key in sorted(groups):
-        acc = np.array([r["metrics"]["accuracy"] for r in groups[key]])
-        out[key] = {"n_runs": acc.size, "seeds": sorted(r["seed"] for r in groups[key]),
-                    "accuracy": {"mean": float(acc.mean()),
-                                 "std": float(acc.std(ddof=1)) if acc.size > 1 else math.nan}}
+        out[key] = {"n_runs": len(groups[key]), "seeds": sorted(r["seed"] for r in groups[key]),
+                    "accuracy": mean_and_sd(r["metrics"]["accuracy"] for r in groups[key])}
     return out
 
 

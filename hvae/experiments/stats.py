@@ -14,7 +14,7 @@ import numpy as np
 
 from hvae.experiments.paper import METRICS, MODEL_NAMES
 
-__all__ = ["gradient_gap", "mean_difference", "model_gap", "summarize_runs"]
+__all__ = ["gradient_gap", "mean_and_sd", "mean_difference", "model_gap", "summarize_runs"]
 
 
 def _metric_order(name: str) -> tuple[int, int, str]:
@@ -24,6 +24,13 @@ def _metric_order(name: str) -> tuple[int, int, str]:
     if name.startswith("knn_") and name[4:].isdigit():
         return (1, int(name[4:]), name)
     return (2, 0, name)
+
+
+def mean_and_sd(values: Iterable[float]) -> dict[str, float]:
+    """``{"mean", "std"}`` of values over seeds: the sample standard deviation (``ddof=1``),
+    ``nan`` for a single value (undefined, not 0)."""
+    v = np.asarray([float(x) for x in values])
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else math.nan}
 
 
 def summarize_runs(
@@ -51,9 +58,7 @@ def summarize_runs(
         }
         names = sorted({m for r in runs for m in r["metrics"]}, key=_metric_order)
         for m in names:
-            v = np.array([float(r["metrics"][m]) for r in runs if m in r["metrics"]])
-            std = float(v.std(ddof=1)) if v.size > 1 else math.nan
-            entry[m] = {"mean": float(v.mean()), "std": std}
+            entry[m] = mean_and_sd(r["metrics"][m] for r in runs if m in r["metrics"])
         summary[key] = entry
     return summary
 

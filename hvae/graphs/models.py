@@ -56,12 +56,17 @@ __all__ = ["GRAPH_LATENTS", "GraphInputs", "GraphVAE", "normalized_adjacency",
 GRAPH_LATENTS: tuple[str, ...] = ("normal", "vmf")
 
 
+def _entries_with_loops(edges: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the ones of A + I for distinct edges i < j: both directions, then the
+    diagonal."""
+    loops = np.arange(n_nodes)
+    return (np.concatenate([edges[:, 0], edges[:, 1], loops]),
+            np.concatenate([edges[:, 1], edges[:, 0], loops]))
+
+
 def normalized_adjacency(edges: np.ndarray, n_nodes: int) -> torch.Tensor:
     r""":math:`D^{-1/2}(A + I)D^{-1/2}` of the undirected ``edges`` as a sparse COO tensor."""
-    edges = unique_edges(edges, n_nodes)
-    loops = np.arange(n_nodes)
-    rows = np.concatenate([edges[:, 0], edges[:, 1], loops])
-    cols = np.concatenate([edges[:, 1], edges[:, 0], loops])
+    rows, cols = _entries_with_loops(unique_edges(edges, n_nodes), n_nodes)
     degree = np.bincount(rows, minlength=n_nodes).astype(np.float64)
     values = 1.0 / np.sqrt(degree[rows] * degree[cols])
     index = torch.from_numpy(np.stack([rows, cols]))
@@ -88,9 +93,7 @@ class GraphInputs:
         edges = unique_edges(edges, n_nodes)
         self.features = _sparse_features(features, n_nodes).to(device)
         self.adjacency = normalized_adjacency(edges, n_nodes).to(device)
-        loops = np.arange(n_nodes)
-        rows = np.concatenate([edges[:, 0], edges[:, 1], loops])
-        cols = np.concatenate([edges[:, 1], edges[:, 0], loops])
+        rows, cols = _entries_with_loops(edges, n_nodes)
         self.positives = torch.from_numpy(np.stack([rows, cols])).to(device)
         self.n_nodes, self.n_edges = n_nodes, len(edges)
         self.pos_weight, self.norm = reconstruction_weights(len(edges), n_nodes)
